@@ -1,0 +1,166 @@
+"""Per-instrument convolutions and group norms, generated from an instrument embedding or learned.
+
+All layers work on the "instrument-stacked" layout ``(batch, stems * channels, time)``: the four
+instruments are processed independently by grouped convolutions and group norms with the group
+count multiplied by the number of stems.
+
+*Generated* layers (the meta-learning part of Meta-TasNet) own a small generator
+``Linear(E_1 -> E_2)`` then ``Linear(E_2 -> layer weights)`` applied to the stage's instrument
+embedding. The weights depend only on parameters, so at inference they can be computed once and
+cached ("baked"); the cache is keyed on the parameters' version counters and is dropped as soon as
+any of them changes (optimiser step, ``load_state_dict``) or gradients are needed.
+
+*Independent* layers are the paper's ablation: an ordinary grouped ``Conv1d`` or ``GroupNorm``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GROUPS_PER_STEM = 8
+NORM_EPS = 1e-8
+
+
+class _Baked:
+    """A cache of generated tensors valid while its parameters are unchanged."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self._key: tuple[Any, ...] | None = None
+        self._value: Any = None
+
+    @staticmethod
+    def key(tensors: list[torch.Tensor]) -> tuple[Any, ...]:
+        return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+
+    def get(self, tensors: list[torch.Tensor], make: Any) -> Any:
+        if not self.enabled or torch.is_grad_enabled():
+            return make()
+        key = self.key(tensors)
+        if key != self._key:
+            self._value, self._key = make(), key
+        return self._value
+
+    def clear(self) -> None:
+        self._key = self._value = None
+
+
+class GeneratedConv1d(nn.Module):
+    """Convolution whose per-instrument kernel is generated from the instrument embedding.
+
+    Args:
+        in_channels: input channels per instrument.
+        out_channels: output channels per instrument.
+        kernel_size: kernel length.
+        E_1: embedding size.
+        E_2: generator bottleneck size.
+        stems: number of instruments.
+        groups: convolution groups per instrument (``in_channels`` for depthwise).
+        dilation: dilation.
+        padding: padding.
+        bias: also generate a bias.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, E_1: int, E_2: int,
+        stems: int = 4, groups: int = 1, dilation: int = 1, padding: int = 0, bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.stems, self.groups = stems, groups
+        self.dilation, self.padding = dilation, padding
+        self.weight_shape = (stems * out_channels, in_channels // groups, kernel_size)
+        self.bottleneck = nn.Linear(E_1, E_2)
+        self.kernel = nn.Linear(E_2, out_channels * in_channels // groups * kernel_size)
+        self.bias = nn.Linear(E_2, out_channels) if bias else None
+        self.baked = _Baked()
+
+    def generate(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weights for all instruments.
+
+        Args:
+            embedding: ``(stems, E_1)``.
+
+        Returns:
+            kernel ``(stems*out, in/groups, k)`` and bias ``(stems*out,)`` or ``None``.
+        """
+        def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+            e = self.bottleneck(embedding)
+            w = self.kernel(e).reshape(self.weight_shape)
+            b = self.bias(e).reshape(-1) if self.bias is not None else None
+            return w, b
+
+        return self.baked.get([embedding, *self.parameters()], make)
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``."""
+        w, b = self.generate(embedding)
+        return F.conv1d(x, w.to(x.dtype), None if b is None else b.to(x.dtype),
+                        padding=self.padding, dilation=self.dilation,
+                        groups=self.stems * self.groups)
+
+
+class GeneratedGroupNorm(nn.Module):
+    """Group norm (8 groups per instrument) with a generated per-instrument scale and shift.
+
+    Args:
+        channels: channels per instrument.
+        E_1: embedding size.
+        E_2: generator bottleneck size.
+        stems: number of instruments.
+    """
+
+    def __init__(self, channels: int, E_1: int, E_2: int, stems: int = 4) -> None:
+        super().__init__()
+        self.channels, self.stems = channels, stems
+        self.bottleneck = nn.Linear(E_1, E_2)
+        self.affine = nn.Linear(E_2, 2 * channels)
+        self.baked = _Baked()
+
+    def generate(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scale and shift ``(1, stems*channels, 1)`` each, from ``embedding (stems, E_1)``."""
+        def make() -> tuple[torch.Tensor, torch.Tensor]:
+            a = self.affine(self.bottleneck(embedding))
+            scale, shift = a[:, : self.channels], a[:, self.channels :]
+            return scale.reshape(1, -1, 1), shift.reshape(1, -1, 1)
+
+        return self.baked.get([embedding, *self.parameters()], make)
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Normalise ``(batch, stems*channels, time)`` over each group's channels and time."""
+        scale, shift = self.generate(embedding)
+        x = F.group_norm(x, GROUPS_PER_STEM * self.stems, eps=NORM_EPS)
+        return x * scale.to(x.dtype) + shift.to(x.dtype)
+
+
+class IndependentConv1d(nn.Module):
+    """Ablation counterpart of :class:`GeneratedConv1d`: one grouped ``Conv1d``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, E_1: int = 0, E_2: int = 0,
+        stems: int = 4, groups: int = 1, dilation: int = 1, padding: int = 0, bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(
+            stems * in_channels, stems * out_channels, kernel_size, padding=padding,
+            dilation=dilation, groups=stems * groups, bias=bias,
+        )
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``; embedding unused."""
+        return self.conv(x)
+
+
+class IndependentGroupNorm(nn.Module):
+    """Ablation counterpart of :class:`GeneratedGroupNorm`: one ``GroupNorm``."""
+
+    def __init__(self, channels: int, E_1: int = 0, E_2: int = 0, stems: int = 4) -> None:
+        super().__init__()
+        self.group_norm = nn.GroupNorm(GROUPS_PER_STEM * stems, stems * channels, eps=NORM_EPS)
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalise ``(batch, stems*channels, time)``; embedding unused."""
+        return self.group_norm(x)

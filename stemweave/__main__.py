@@ -1,0 +1,7 @@
+"""``python -m stemweave``."""
+
+import sys
+
+from stemweave.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Stemweave training: data preparation, augmentation, losses, training loop, evaluation, synth."""
