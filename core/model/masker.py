@@ -58,7 +58,9 @@ class TCNBlock(nn.Module):
         self.res_out = layers.conv(H, B, 1, bias=bias)
         self.skip_out = layers.conv(H, B, 1, bias=bias)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, emb: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, stems*B, frames)`` -> (residual output, skip), both the same shape."""
         y = self.norm_1(self.prelu_1(self.conv1d(x, emb)), emb)
         y = self.norm_2(self.prelu_2(self.dconv1d(y, emb)), emb)
