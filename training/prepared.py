@@ -132,5 +132,7 @@ def list_songs(root: str | os.PathLike[str], split: str) -> list[PreparedSong]:
     if folder.is_dir():
         for meta_path in sorted(folder.glob("*/meta.json")):
             meta = json.loads(meta_path.read_text())
-            songs.append(PreparedSong(meta_path.parent, meta["name"], split, int(meta["frames_8k"])))
+            songs.append(
+                PreparedSong(meta_path.parent, meta["name"], split, int(meta["frames_8k"]))
+            )
     return songs
