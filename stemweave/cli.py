@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "prepare": "stemweave.cmd_training",
     "train": "stemweave.cmd_training",
     "evaluate": "stemweave.cmd_training",
-    "synth": "stemweave.cmd_training",
+    "synth": "stemweave.cmd_synth",
 }
 
 
