@@ -69,8 +69,10 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> tuple[ModelConfig, 
             f"{Path(path).name}: refused to load, the file contains objects other than weights "
             f"(possibly malicious code): {str(exc).splitlines()[0][:200]}"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, struct.error, AttributeError) as exc:
-        raise ModelLoadError(f"{Path(path).name}: not a readable checkpoint ({exc})") from exc
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise ModelLoadError(
+            f"{Path(path).name}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "args" not in ckpt:
         raise ModelLoadError(
             f"{Path(path).name}: not a Meta-TasNet checkpoint (expected 'state_dict' and 'args')"
