@@ -1,0 +1,134 @@
+"""``stemweave models``: list, download, import, remove and describe separation models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``models`` and its actions on the top-level subparsers."""
+    p = sub.add_parser(
+        "models", help="list, download, import or remove models",
+        description="Manage the models used for separation (stored in the per-user data folder, "
+                    "or $STEMWEAVE_MODELS_DIR).")
+    p.add_argument("--dir", dest="models_dir", default=None,
+                   help="models folder to use instead of the default")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    actions.add_parser("list", help="list every model and whether it is installed")
+    d = actions.add_parser("download", help="download a catalogue model (resumes if interrupted)")
+    d.add_argument("name")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--force", action="store_true", help="download again even if installed")
+    i = actions.add_parser("import", help="validate and store a checkpoint (.pt or .safetensors)")
+    i.add_argument("path")
+    i.add_argument("--name", default=None, help="name to store it under (default: file name)")
+    i.add_argument("--description", default=None, help="one line shown in lists")
+    r = actions.add_parser("remove", help="delete an installed model")
+    r.add_argument("name")
+    n = actions.add_parser("info", help="show a model's details")
+    n.add_argument("name")
+    p.set_defaults(run=run)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _status(info: Any) -> str:
+    if info.installed:
+        return "installed"
+    if info.partial_bytes:
+        return f"partial ({_size(info.partial_bytes)})"
+    return "not installed"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``stemweave models ACTION``; returns the exit status."""
+    from pathlib import Path
+
+    from core.models import ModelStore
+
+    store = ModelStore(Path(args.models_dir) if args.models_dir else None)
+    if args.action == "list":
+        rows = [(m.name, m.kind, _status(m), _size(m.size_bytes) if m.installed else "",
+                 m.description) for m in store.list()]
+        head = ("NAME", "KIND", "STATUS", "SIZE", "DESCRIPTION")
+        widths = [max(len(r[c]) for r in [head, *rows]) for c in range(4)]
+        for r in [head, *rows]:
+            print("  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + "  " + r[4])
+        print(f"\nModels folder: {store.root}")
+        return 0
+    if args.action == "info":
+        m = store.info(args.name)
+        print(f"name:        {m.name}")
+        print(f"kind:        {m.kind}")
+        print(f"status:      {_status(m)}")
+        print(f"path:        {m.path or '-'}")
+        print(f"size:        {_size(m.size_bytes)}")
+        print(f"description: {m.description}")
+        if m.source:
+            print(f"source:      {m.source}")
+        if m.config is not None:
+            c = m.config
+            label = "config:     " if m.installed else "expected:   "
+            print(f"{label} N={c.N} L={c.L} W={c.W} B={c.B} H={c.H} layers={c.layers} "
+                  f"stack={c.stack} stages={c.stages_num} rates={list(c.sample_rates)} Hz")
+        return 0
+    if args.action == "import":
+        m = store.import_(args.path, name=args.name, description=args.description)
+        print(f"imported '{m.name}' ({_size(m.size_bytes)}) -> {m.path}")
+        return 0
+    if args.action == "remove":
+        store.remove(args.name)
+        print(f"removed '{args.name}'")
+        return 0
+    if args.action == "download":
+        if not args.force and store.info(args.name).installed:
+            print(f"'{args.name}' is already installed -> {store.model_path(args.name)} "
+                  "(use --force to download it again)")
+            return 0
+        return _download(store, args.name, quiet=args.quiet, force=args.force)
+    raise AssertionError(args.action)  # argparse only allows the actions above
+
+
+def _download(store: Any, name: str, quiet: bool, force: bool) -> int:
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                       file=sys.stderr, initial=done)
+        if total is not None and bar.total != total:
+            bar.total = total
+        if done >= bar.n:
+            bar.update(done - bar.n)
+        else:  # the server ignored a resume range: the transfer started over
+            bar.reset(total=total)
+            bar.update(done)
+
+    try:
+        path = store.download(name, progress=progress, force=force)
+    except KeyboardInterrupt:
+        print(f"stemweave: download of '{name}' interrupted; run the same command again to "
+              "resume it", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"installed '{name}' -> {path}")
+    return 0
