@@ -1,0 +1,219 @@
+"""``stemweave evaluate``: BSSEval v4 scores (museval) as the paper reports them.
+
+Each song is separated through ``core.separator.Separator`` (segmented inference, the model's
+own resampling and normalisation), optionally with the paper's least-squares stem gains, and
+scored with ``museval.evaluate`` in 1-second windows (v4 mode). A song's score per stem is the
+median over its windows (windows where the reference is silent give NaN and are skipped); the
+reported figure is the median over songs.
+
+Data: a prepared dataset's split (songs at the last stage rate, 32 kHz, as references), or a
+MUSDB18 / MUSDB18-HQ root (the 50 test songs at 44.1 kHz, read with the ``musdb`` package).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import STEMS
+from core.errors import DataError
+from core.fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+METRICS = ("SDR", "SIR", "ISR", "SAR")
+
+
+@dataclass
+class EvalResult:
+    """Per-track medians and the median over tracks, ``{stem: {metric: dB}}``."""
+
+    tracks: dict[str, dict[str, dict[str, float]]]
+    median: dict[str, dict[str, float]]
+    model: str
+    data: str
+    lsq_gains: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN becomes ``None``)."""
+        def clean(x: Any) -> Any:
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
+        return clean({"model": self.model, "data": self.data, "lsq_gains": self.lsq_gains,
+                      "median": self.median, "tracks": self.tracks})
+
+
+def score_track(references: np.ndarray, estimates: np.ndarray,
+                sample_rate: int) -> dict[str, dict[str, float]]:
+    """BSSEval v4 of one track, median over 1-s windows.
+
+    Args:
+        references: ``(4, channels, frames)``.
+        estimates: ``(4, channels, frames)``.
+        sample_rate: rate of both (the window is one second).
+
+    Returns:
+        ``{stem: {"SDR": ..., "SIR": ..., "ISR": ..., "SAR": ...}}`` (NaN if never defined).
+    """
+    import museval
+
+    n = min(references.shape[-1], estimates.shape[-1])
+    ref = np.ascontiguousarray(references[..., :n].transpose(0, 2, 1), dtype=np.float64)
+    est = np.ascontiguousarray(estimates[..., :n].transpose(0, 2, 1), dtype=np.float64)
+    sdr, isr, sir, sar = museval.evaluate(ref, est, win=sample_rate, hop=sample_rate, mode="v4")
+    values = {"SDR": sdr, "ISR": isr, "SIR": sir, "SAR": sar}
+    out: dict[str, dict[str, float]] = {}
+    for i, stem in enumerate(STEMS):
+        out[stem] = {}
+        for m in METRICS:
+            frames = np.asarray(values[m][i], dtype=np.float64)
+            frames = frames[np.isfinite(frames)]
+            out[stem][m] = float(np.median(frames)) if frames.size else float("nan")
+    return out
+
+
+def _median_over_tracks(
+    tracks: dict[str, dict[str, dict[str, float]]],
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for stem in STEMS:
+        out[stem] = {}
+        for m in METRICS:
+            v = np.array([t[stem][m] for t in tracks.values()], dtype=np.float64)
+            v = v[np.isfinite(v)]
+            out[stem][m] = float(np.median(v)) if v.size else float("nan")
+    return out
+
+
+def _prepared_songs(root: Path, split: str, max_s: float | None
+                    ) -> Iterator[tuple[str, np.ndarray, int]]:
+    from training.prepared import RATES, list_songs
+
+    songs = list_songs(root, split)
+    if not songs:
+        raise DataError(f"no prepared songs in {root}/{split}")
+    rate = RATES[-1]
+    for song in songs:
+        n = song.frames_8k * rate // RATES[0]
+        if max_s:
+            n = min(n, int(max_s * rate))
+        yield song.name, np.array(song.audio(rate)[..., :n], np.float32), rate
+
+
+def _musdb_songs(root: Path, max_s: float | None) -> Iterator[tuple[str, np.ndarray, int]]:
+    try:
+        import musdb
+    except ImportError as exc:
+        raise DataError("the musdb package is needed: pip install 'stemweave[train]'") from exc
+    is_wav = not any((root / "test").glob("*.stem.mp4"))
+    db = musdb.DB(root=str(root), subsets="test", is_wav=is_wav)
+    if not db.tracks:
+        raise DataError(f"no MUSDB18 test tracks under {root}")
+    for track in db.tracks:
+        if is_wav:  # MUSDB18-HQ: read the WAV stems directly (no ffmpeg process per stem)
+            from training.prepare import load_song_folder
+
+            stems, rate = load_song_folder(Path(track.path).parent)
+        else:
+            stems = np.stack([track.targets[s].audio.T for s in STEMS]).astype(np.float32)
+            rate = int(track.rate)
+        if max_s:
+            stems = stems[..., : int(max_s * rate)]
+        yield track.name, stems, rate
+
+
+def _songs(data: Path, split: str, max_s: float | None
+           ) -> Iterator[tuple[str, np.ndarray, int]]:
+    if (data / "dataset.json").is_file():
+        return _prepared_songs(data, split, max_s)
+    if (data / "test").is_dir():
+        return _musdb_songs(data, max_s)
+    raise DataError(f"{data} is neither a prepared dataset nor a MUSDB18 root")
+
+
+def evaluate(
+    model: str, data: str | Path, out: str | Path, split: str = "test", lsq_gains: bool = False,
+    max_songs: int | None = None, max_s: float | None = None, segment_s: float = 8.0,
+    device: str = "auto", progress: bool = False, threads: int | None = None,
+) -> EvalResult:
+    """Separate and score every song; write ``scores.json`` and ``scores.csv`` into ``out``.
+
+    Args:
+        model: weights file or ``builtin``.
+        data: prepared dataset folder or MUSDB18 root.
+        out: output folder.
+        split: split of a prepared dataset.
+        lsq_gains: the paper's least-squares stem gains before scoring.
+        max_songs: score at most this many songs.
+        max_s: score only the first seconds of each song.
+        segment_s: separation window.
+        device: compute device.
+        progress: show a progress bar on stderr.
+        threads: torch CPU threads (``None``: leave the setting alone).
+
+    Returns:
+        the scores.
+    """
+    from core.separator import Separator
+    from training.train import resolve_init
+
+    path = resolve_init(model)
+    separator = Separator(str(path), device=device, segment_s=segment_s, threads=threads)
+    data = Path(data)
+    songs = list(_songs(data, split, max_s))[: max_songs if max_songs else None]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(songs), desc="evaluate", unit="song", file=sys.stderr)
+    tracks: dict[str, dict[str, dict[str, float]]] = {}
+    for name, stems, rate in songs:
+        mix = stems.sum(0)
+        est = separator.separate(mix, rate, lsq_gains=lsq_gains)
+        tracks[name] = score_track(stems, est, rate)
+        log.info("%s: SDR %s", name, {s: round(tracks[name][s]["SDR"], 2) for s in STEMS})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    result = EvalResult(tracks, _median_over_tracks(tracks), str(path), str(data), lsq_gains)
+    write_scores(result, out)
+    return result
+
+
+def write_scores(result: EvalResult, out: str | Path) -> None:
+    """``scores.json`` (everything) and ``scores.csv`` (one row per track and stem, plus the
+    median rows with track ``median``)."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "scores.json") as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=1))
+    with atomic_path(folder / "scores.csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["track", "stem", *METRICS])
+            rows = [*result.tracks.items(), ("median", result.median)]
+            for track, scores in rows:
+                for stem in STEMS:
+                    w.writerow([track, stem, *(f"{scores[stem][m]:.4f}" for m in METRICS)])
+
+
+def format_table(result: EvalResult) -> str:
+    """The paper's table: one row per metric, columns drums, bass, other, vocals (median dB)."""
+    head = f"{'':6}" + "".join(f"{s:>9}" for s in STEMS)
+    lines = [f"BSSEval v4, median over frames then {len(result.tracks)} track(s)"
+             + (" (least-squares stem gains)" if result.lsq_gains else ""), head]
+    for m in METRICS:
+        lines.append(f"{m:6}" + "".join(f"{result.median[s][m]:9.2f}" for s in STEMS))
+    return "\n".join(lines)

@@ -1,0 +1,666 @@
+"""The training loop: single process (CPU or one GPU) or DistributedDataParallel under torchrun.
+
+A run directory holds::
+
+    RUN/config.json            the run's settings and model configuration (written at start)
+    RUN/last.safetensors       latest weights, native format (core.save_model)
+    RUN/last_state.pt          optimiser, scheduler, AMP scaler, RNG and counters for resume
+                               (torch.save of tensors and plain types; read with weights_only)
+    RUN/best.safetensors       weights with the best validation SI-SNR (last stage, mean of stems)
+    RUN/history.jsonl          one JSON line per optimiser step (loss, grad norm, lr) and epoch
+    RUN/tb/                    TensorBoard logs
+
+Resuming (``resume=True``) restores everything above, so the resumed run produces the same
+losses as an uninterrupted one (same hardware and thread count). The data stream is a pure
+function of the seed and the step (see :mod:`training.data`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from core.checkpoint import load_model, save_model
+from core.config import STEMS, ModelConfig
+from core.errors import DataError, ModelNotFoundError, StemweaveError
+from core.fileio import atomic_path
+from core.model import MetaTasNet
+from core.resources import builtin_model_path
+from training.data import (
+    AugmentConfig,
+    CropDataset,
+    StepBatchSampler,
+    batch_to_lists,
+    collate,
+    compute_spectrogram_stats,
+)
+from training.losses import LossWeights, si_snr, training_forward
+from training.optim import build_optimizer, build_scheduler
+from training.prepared import RATES, list_songs
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (recorded as ``config.json``)."""
+
+    data: str = ""  #: prepared dataset folder (``stemweave prepare``)
+    out: str = ""  #: run directory
+    model: dict[str, Any] = field(default_factory=dict)  #: ModelConfig fields (fresh model)
+    init: str | None = None  #: fine-tune from this checkpoint (path or "builtin")
+    recompute_stats: bool = False  #: recompute spectrogram stats even when fine-tuning
+    seed: int = 42
+    steps: int = 1000  #: total optimiser steps of the run
+    steps_per_epoch: int = 500  #: validation and checkpoint every this many steps
+    batch_size: int = 12  #: global batch per optimiser step
+    accum: int = 1  #: gradient accumulation micro-batches per step
+    crop_s: float = 8.0
+    remix_p: float = 0.5
+    gain_min: float = 0.75
+    gain_max: float = 1.25
+    silence_rms: float = 1e-3
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.95, 0.999)
+    eps: float = 1e-5
+    weight_decay: float = 5e-4
+    lookahead_k: int = 6
+    lookahead_alpha: float = 0.5
+    sgdr_period: int = 200_000
+    sgdr_decay: float = 0.85
+    clip: float = 5.0
+    reconstruction_weight: float = 0.05
+    dissimilarity_weight: float = 3.0
+    similarity_weight: float = 2.0
+    stats_crops: int = 5000  #: training crops for the spectrogram statistics
+    workers: int = 2  #: data loader worker processes (0: load in the main process)
+    device: str = "auto"
+    threads: int | None = None  #: torch CPU threads (None: torch's default)
+    amp: str = "auto"  #: auto (bf16/fp16 on CUDA, off on CPU), off, fp16, bf16
+    valid_songs: int | None = None  #: validate on at most this many songs (None: all, 0: none)
+    valid_max_s: float | None = None  #: crop validation songs to this many seconds
+    valid_segment_s: float = 8.0
+    log_every: int = 10
+    progress: bool = True
+
+    def model_config(self) -> ModelConfig:
+        """The fresh-model configuration."""
+        return ModelConfig.from_dict(self.model)
+
+    def to_json(self) -> str:
+        """JSON text of the settings."""
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return json.dumps(d, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_json` (unknown keys are an error)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise DataError(f"unknown training settings: {', '.join(unknown)}")
+        kw = dict(d)
+        if "betas" in kw:
+            kw["betas"] = tuple(kw["betas"])
+        return cls(**kw)
+
+
+class TrainingModule(nn.Module):
+    """Wraps the model so that DDP sees the whole training forward (loss included).
+
+    ``forward(mixes, sources, masks)`` returns ``(loss, stats)``; see
+    :func:`training.losses.training_forward`.
+    """
+
+    def __init__(self, model: MetaTasNet, weights: LossWeights) -> None:
+        super().__init__()
+        self.model = model
+        self.weights = weights
+
+    def forward(self, mixes: list[torch.Tensor], sources: list[torch.Tensor],
+                masks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return training_forward(self.model, mixes, sources, masks, self.weights)
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_distributed(device: str) -> _Dist:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1), or stay single."""
+    if dist.is_available() and dist.is_initialized():
+        return _Dist(dist.get_rank(), dist.get_world_size(),
+                     int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(),
+                 int(os.environ.get("LOCAL_RANK", "0")), owns_group=True)
+
+
+def _pick_device(name: str, d: _Dist) -> torch.device:
+    from core.device import pick_device
+
+    dev = pick_device(name)
+    if dev.type == "cuda" and d.world > 1:
+        dev = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(dev)
+    return dev
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def resolve_init(name: str) -> Path:
+    """A weights file from a path, an installed model name, or ``builtin``.
+
+    Uses ``core.models.ModelStore`` (installed and catalogue models) when it is available.
+
+    Raises:
+        ModelNotFoundError: nothing matches.
+    """
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if name == "builtin":
+        path = builtin_model_path()
+        if path.is_file():
+            return path
+        raise ModelNotFoundError(f"the built-in model is not installed ({path})")
+    try:
+        from core.models import ModelStore
+    except ImportError:
+        raise ModelNotFoundError(f"no checkpoint at {path}") from None
+    return Path(ModelStore().resolve(name))
+
+
+def build_model(cfg: TrainConfig) -> tuple[MetaTasNet, bool]:
+    """The model to train and whether its spectrogram statistics still need computing."""
+    if cfg.init:
+        model = load_model(resolve_init(cfg.init))
+        model.bake(False)
+        return model.train(), cfg.recompute_stats
+    torch.manual_seed(cfg.seed)
+    return MetaTasNet(cfg.model_config()).train(), True
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the resume state atomically (tensors and plain Python types only)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """Read :func:`save_training_state` output with ``weights_only=True``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means a corrupt or foreign file
+        raise DataError(f"cannot read the training state {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise DataError(f"{path} is not a Stemweave training state")
+    return state
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float) -> Any:
+    try:
+        from core.separator import Separator
+    except ImportError:
+        return None
+    # The separator puts its model in inference mode (eval, baked, no grad): give it a copy.
+    frozen = copy.deepcopy(model)
+    try:
+        return Separator(frozen, device=str(device), segment_s=segment_s)
+    except TypeError:
+        log.warning("core.separator.Separator has an unexpected signature; "
+                    "validating with a whole-segment forward")
+        return None
+
+
+@torch.no_grad()
+def _fallback_separate(model: MetaTasNet, mixes: list[np.ndarray], segment_s: float,
+                       device: torch.device) -> np.ndarray:
+    """Last-stage stems of per-rate mono mixtures ``(channels, T_r)`` -> ``(4, channels, T_last)``.
+
+    Non-overlapping segments of ``segment_s`` seconds, each normalised by its own std.
+    """
+    cfg = model.config
+    base = cfg.sampling_rate
+    frames = mixes[0].shape[-1]
+    seg = max(int(segment_s * base) // cfg.W * cfg.W, cfg.W * 64)
+    m_last = 2 ** (len(mixes) - 1)
+    out = np.zeros((4, mixes[0].shape[0], frames * m_last), np.float32)
+    for start in range(0, frames, seg):
+        stop = min(start + seg, frames)
+        n = -(-(stop - start) // cfg.W) * cfg.W
+        pieces = []
+        for i, mix in enumerate(mixes):
+            m = 2**i
+            x = mix[:, m * start : m * stop]
+            x = np.pad(x, ((0, 0), (0, m * n - x.shape[-1])))
+            pieces.append(x)
+        std = float(pieces[0].std()) or 1.0
+        ins = [torch.from_numpy(p / std).float().unsqueeze(1).to(device) for p in pieces]
+        y = model(ins, last_only=True)[-1][:, :, 0].cpu().numpy() * std  # (ch, 4, T)
+        length = m_last * (stop - start)
+        out[:, :, m_last * start : m_last * start + length] = y.transpose(1, 0, 2)[..., :length]
+    return out
+
+
+@torch.no_grad()
+def validate(model: MetaTasNet, data: str | Path, device: torch.device, segment_s: float = 8.0,
+             max_songs: int | None = None, max_s: float | None = None) -> dict[str, float] | None:
+    """SI-SNR of the last stage on whole validation songs (both channels).
+
+    Separation goes through ``core.separator.Separator`` (segmented inference) when available.
+
+    Returns:
+        ``{"sisnr": mean over stems, "sisnr_<stem>": ...}`` or ``None`` without validation songs.
+    """
+    songs = list_songs(data, "valid")[:max_songs]
+    if not songs:
+        return None
+    was_training = model.training
+    model.eval()
+    stages = len(model.stages)
+    rates = RATES[:stages]
+    last = rates[-1]
+    separator = _make_separator(model, device, segment_s)
+    sums = np.zeros(4)
+    counts = np.zeros(4)
+    try:
+        for song in songs:
+            n8 = song.frames_8k if not max_s else min(song.frames_8k, int(max_s * rates[0]))
+            truth = np.array(song.audio(last)[..., : n8 * (last // rates[0])], np.float32)
+            if separator is not None:
+                est = separator.separate(truth.sum(0), last)
+            else:
+                mixes = [np.asarray(song.audio(r)[..., : n8 * (r // rates[0])]).sum(0)
+                         for r in rates]
+                est = _fallback_separate(model, mixes, segment_s, device)
+            est = np.asarray(est, np.float32)[..., : truth.shape[-1]]
+            t = torch.from_numpy(truth[..., : est.shape[-1]]).permute(1, 0, 2).unsqueeze(2)
+            e = torch.from_numpy(est).permute(1, 0, 2).unsqueeze(2)  # (ch, 4, 1, T)
+            present = (t.pow(2).mean(-1) > 1e-8).float()  # (ch, 4, 1)
+            sdr = si_snr(e.double(), t.double(), present.double())
+            has = present.sum(dim=(0, 2)) > 0
+            sums += np.where(has.numpy(), sdr.numpy(), 0.0)
+            counts += has.numpy()
+    finally:
+        model.train(was_training)
+    per = sums / np.maximum(counts, 1)
+    valid = counts > 0
+    result = {"sisnr": float(per[valid].mean()) if valid.any() else float("nan")}
+    for name, value, ok in zip(STEMS, per, valid):
+        if ok:
+            result[f"sisnr_{name}"] = float(value)
+    return result
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def _amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype]:
+    if mode == "off" or device.type != "cuda":
+        if mode in ("fp16", "bf16") and device.type != "cuda":
+            log.warning("mixed precision is only used on CUDA; training in float32")
+        return False, torch.float32
+    if mode == "fp16":
+        return True, torch.float16
+    if mode == "bf16" or torch.cuda.is_bf16_supported():
+        return True, torch.bfloat16
+    return True, torch.float16
+
+
+def _write_json(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def _append_history(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the main process, which stops at a step boundary."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _loader(dataset: CropDataset, sampler: StepBatchSampler, workers: int) -> Iterator[Any]:
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                        persistent_workers=False, pin_memory=torch.cuda.is_available(),
+                        prefetch_factor=2 if workers > 0 else None,
+                        worker_init_fn=_ignore_sigint if workers > 0 else None)
+    return iter(loader)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train (or resume) a run.
+
+    Args:
+        cfg: the run's settings (ignored except ``steps``, ``workers``, ``device``, ``threads``
+            and ``progress`` when resuming: the recorded ``config.json`` wins).
+        resume: continue the run in ``cfg.out`` from its last saved state.
+
+    Returns:
+        a summary: ``steps``, ``loss`` (last), ``best_sisnr``, ``run`` (the folder).
+
+    Raises:
+        DataError: no data, an existing run without ``resume``, or a bad state file.
+    """
+    out = Path(cfg.out)
+    state_path = out / "last_state.pt"
+    if resume:
+        if not state_path.is_file():
+            raise DataError(f"nothing to resume in {out} (no last_state.pt)")
+        recorded = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
+        cfg = dataclasses.replace(recorded, steps=cfg.steps, workers=cfg.workers,
+                                  device=cfg.device, progress=cfg.progress, threads=cfg.threads)
+    elif state_path.exists():
+        raise DataError(f"{out} already holds a run; pass --resume to continue it "
+                        "or choose another --out")
+    if cfg.init and not resume:
+        resolve_init(cfg.init)  # a wrong --init is reported before anything else
+    songs = list_songs(cfg.data, "train")
+    if not songs:
+        raise DataError(f"no prepared training songs in {cfg.data}/train "
+                        "(run `stemweave prepare` first)")
+
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    d = _setup_distributed(cfg.device)
+    device = _pick_device(cfg.device, d)
+    try:
+        return _train(cfg, resume, d, device, songs, out, state_path)
+    finally:
+        if d.owns_group:
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs: list[Any],
+           out: Path, state_path: Path) -> dict[str, Any]:
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        model = load_model(out / "last.safetensors").train()
+        model.bake(False)
+        need_stats = False
+    else:
+        model, need_stats = build_model(cfg)
+    stages = len(model.stages)
+    rates = RATES[:stages]
+    augment = AugmentConfig(crop_s=cfg.crop_s, gain_min=cfg.gain_min, gain_max=cfg.gain_max,
+                            remix_p=cfg.remix_p, silence_rms=cfg.silence_rms,
+                            hop=model.config.W)
+    dataset = CropDataset(songs, cfg.seed, cfg.batch_size, rates, augment)
+    if need_stats:
+        log.info("computing spectrogram statistics on %d crops", cfg.stats_crops)
+        compute_spectrogram_stats(model, dataset, cfg.stats_crops)
+    model.to(device)
+    if d.main and not resume:
+        meta = cfg.to_json()
+        _write_json(out / "config.json", meta)
+        _write_json(out / "model_config.json", model.config.to_json())
+
+    weights = LossWeights(cfg.reconstruction_weight, cfg.dissimilarity_weight,
+                          cfg.similarity_weight)
+    module: nn.Module = TrainingModule(model, weights)
+    if d.world > 1:
+        # The last TCN block's residual convolution feeds nothing (only skips are summed), so
+        # some parameters never get a gradient: DDP must be told to look for them.
+        module = nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+    optimizer = build_optimizer(model.parameters(), cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay,
+                                cfg.lookahead_k, cfg.lookahead_alpha)
+    scheduler = build_scheduler(optimizer, cfg.sgdr_period, cfg.sgdr_decay)
+    use_amp, amp_dtype = _amp_settings(cfg.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    step, best = 0, -math.inf
+    if resume:
+        state = load_training_state(state_path)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        step, best = int(state["step"]), float(state["best"])
+    else:
+        torch.manual_seed(cfg.seed + 1000 * d.rank)
+
+    history = out / "history.jsonl"
+    writer = None
+    if d.main and resume:
+        _truncate_history(history, step)
+    if d.main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"), purge_step=step if resume else None)
+
+    def save_state(tag: str = "last") -> None:
+        if not d.main:
+            return
+        info = {"step": str(step), "run": str(out.name), "seed": str(cfg.seed)}
+        save_model(model, out / f"{tag}.safetensors", extra=info)
+        if tag == "last":
+            save_training_state(state_path, {
+                "version": STATE_VERSION, "step": step, "best": best,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "rng": _rng_state(),
+            })
+
+    remaining = max(cfg.steps - step, 0)
+    sampler = StepBatchSampler(cfg.batch_size, cfg.accum, d.rank, d.world, step, remaining)
+    batches = _loader(dataset, sampler, cfg.workers) if remaining else iter(())
+    bar = None
+    if d.main and cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", file=sys.stderr,
+                   dynamic_ncols=True)
+    last_loss = float("nan")
+    t0 = time.perf_counter()
+    samples = 0
+    stop = _StopFlag()
+    try:
+        while step < cfg.steps:
+            if stop.requested:
+                raise KeyboardInterrupt
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            stats_sum = None
+            for a in range(cfg.accum):
+                batch = next(batches)
+                mixes, sources, masks = batch_to_lists(batch, rates, device)
+                sync = a == cfg.accum - 1 or not isinstance(
+                    module, nn.parallel.DistributedDataParallel)
+                ctx = contextlib.nullcontext() if sync else module.no_sync()
+                with ctx:
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                        loss, stats = module(mixes, sources, masks)
+                    scaler.scale(loss / cfg.accum).backward()
+                loss_sum += float(loss.detach()) / cfg.accum
+                part = stats.detach() / cfg.accum
+                stats_sum = part if stats_sum is None else stats_sum + part
+                samples += mixes[0].shape[0]
+            scaler.unscale_(optimizer)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
+            if math.isfinite(grad_norm) or scaler.is_enabled():
+                scaler.step(optimizer)
+            else:
+                log.warning("step %d: non-finite gradient norm, update skipped", step)
+            scaler.update()
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            step += 1
+            last_loss = loss_sum
+            if d.world > 1:
+                # mean loss for the log, and a Ctrl-C seen by any process stops all of them
+                # after the same step
+                t = torch.tensor([loss_sum, float(stop.requested)], device=device)
+                dist.all_reduce(t)
+                last_loss = float(t[0]) / d.world
+                stop.requested = bool(t[1] > 0)
+            if d.main:
+                _append_history(history, {"step": step, "loss": last_loss,
+                                          "grad_norm": grad_norm, "lr": lr})
+                if writer is not None and (step % cfg.log_every == 0 or step == 1):
+                    _log_stats(writer, step, last_loss, grad_norm, lr, stats_sum, stages)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.2e}")
+            if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
+                epoch = step // cfg.steps_per_epoch
+                best = _end_of_epoch(cfg, d, model, device, writer, history, step, epoch, best,
+                                     save_state)
+                save_state("last")
+    except KeyboardInterrupt:
+        if stop.requested:  # between two steps: the state is consistent
+            log.warning("interrupted at step %d; saving the state to resume", step)
+            save_state("last")
+        raise
+    finally:
+        stop.restore()
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    if d.main and not (out / "last.safetensors").exists():
+        save_state("last")  # a zero-step run still leaves the initial weights and statistics
+    elapsed = time.perf_counter() - t0
+    return {"steps": step, "loss": last_loss, "best_sisnr": best if best > -math.inf else None,
+            "run": str(out), "samples_per_s": samples * d.world / elapsed if elapsed else None}
+
+
+class _StopFlag:
+    """The first Ctrl-C asks the loop to stop after the current step (so that the saved state
+    is consistent); a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after this step (Ctrl-C again to abort without saving)")
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _truncate_history(path: Path, step: int) -> None:
+    """Drop history lines written after the state being resumed (a crash after logging)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+        if int(rec.get("step", 0)) <= step:
+            keep.append(line)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
+
+
+def _log_stats(writer: Any, step: int, loss: float, grad_norm: float, lr: float,
+               stats: torch.Tensor | None, stages: int) -> None:
+    writer.add_scalar("train/loss", loss, step)
+    writer.add_scalar("train/grad_norm", grad_norm, step)
+    writer.add_scalar("train/lr", lr, step)
+    if stats is None:
+        return
+    s = stats.detach().float().cpu().tolist()
+    for i in range(stages):
+        for j, name in enumerate(STEMS):
+            writer.add_scalar(f"train_sisnr_stage{i}/{name}", s[4 * i + j], step)
+    writer.add_scalar("train/reconstruction_sisnr", s[4 * stages], step)
+    writer.add_scalar("train/dissimilarity", s[4 * stages + 1], step)
+    writer.add_scalar("train/similarity", s[4 * stages + 2], step)
+
+
+def _end_of_epoch(cfg: TrainConfig, d: _Dist, model: MetaTasNet, device: torch.device,
+                  writer: Any, history: Path, step: int, epoch: int, best: float,
+                  save_state: Any) -> float:
+    if not d.main:
+        if d.world > 1:
+            dist.barrier()
+        return best
+    try:
+        result = validate(model, cfg.data, device, cfg.valid_segment_s, cfg.valid_songs,
+                          cfg.valid_max_s)
+    except StemweaveError:
+        raise
+    if result is not None:
+        log.info("epoch %d (step %d): validation SI-SNR %.3f dB", epoch, step, result["sisnr"])
+        if writer is not None:
+            for k, v in result.items():
+                writer.add_scalar(f"valid/{k}", v, step)
+        _append_history(history, {"epoch": epoch, "step": step, "valid": result})
+        if math.isfinite(result["sisnr"]) and result["sisnr"] > best:
+            best = result["sisnr"]
+            save_state("best")
+    if d.world > 1:
+        dist.barrier()
+    return best
