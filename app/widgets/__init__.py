@@ -1,0 +1,1 @@
+"""The window's widgets: they show state and emit intents as signals; the window wires them."""

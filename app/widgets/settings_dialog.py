@@ -1,0 +1,289 @@
+"""Settings dialog: the separation model (catalogue list with download progress and cancel, or
+any checkpoint file), the compute device and the default export folder.
+
+The dialog edits a copy of the values; :meth:`SettingsDialog.apply` writes them through
+:class:`app.settings.Settings` when the user presses OK.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import DEVICES, Settings
+from app.workers import DownloadWorker, WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return ""
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+class SettingsDialog(QDialog):
+    """Model, device and export folder.
+
+    Args:
+        parent: owner window.
+        settings: where the values are read from and written to on OK.
+        store: a :class:`core.models.ModelStore` (``None``: the user's default store).
+    """
+
+    def __init__(self, parent: QWidget | None, settings: Settings, store: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.resize(760, 480)
+        self.settings = settings
+        if store is None:
+            from core.models import ModelStore
+
+            store = ModelStore()
+        self.store = store
+        self.model_value = settings.model
+        self.pool = WorkerPool(self)
+        self.download: DownloadWorker | None = None
+        self.messages: list[str] = []
+
+        # -- model --
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Model", "Kind", "Status", "Size", "Description"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.header().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.use_button = QPushButton("Use selected")
+        self.download_button = QPushButton("Download")
+        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button.setEnabled(False)
+        self.file_button = QPushButton("Checkpoint file…")
+        self.default_button = QPushButton("Use default")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress_label = QLabel()
+        buttons_row = QHBoxLayout()
+        for b in (self.use_button, self.download_button, self.cancel_button, self.file_button,
+                  self.default_button):
+            buttons_row.addWidget(b)
+        buttons_row.addStretch(1)
+        model_box = QGroupBox("Separation model")
+        mcol = QVBoxLayout(model_box)
+        mcol.addWidget(self.model_label)
+        mcol.addWidget(self.tree, 1)
+        mcol.addLayout(buttons_row)
+        prow = QHBoxLayout()
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.progress_label)
+        mcol.addLayout(prow)
+
+        # -- device / export --
+        self.device_combo = QComboBox()
+        for d in DEVICES:
+            self.device_combo.addItem(d)
+        idx = self.device_combo.findText(settings.device)
+        self.device_combo.setCurrentIndex(max(0, idx))
+        self.export_edit = QLineEdit(settings.export_dir)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_export)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_edit, 1)
+        export_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Compute device", self.device_combo)
+        form.addRow("Default export folder", export_row)
+
+        box = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(model_box, 1)
+        layout.addLayout(form)
+        layout.addWidget(box)
+
+        self.use_button.clicked.connect(self._use_selected)
+        self.download_button.clicked.connect(self.start_download)
+        self.cancel_button.clicked.connect(self.cancel_download)
+        self.file_button.clicked.connect(self._choose_file)
+        self.default_button.clicked.connect(lambda: self.set_model(""))
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.tree.itemDoubleClicked.connect(lambda *_: self._use_selected())
+        self.refresh()
+        self._show_model()
+
+    # -- model list ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the model list from the store."""
+        self.tree.clear()
+        try:
+            infos = self.store.list()
+        except Exception as exc:  # a broken store must not stop the dialog
+            log.warning("could not list models: %s", exc)
+            infos = []
+        for info in infos:
+            if info.installed:
+                status = "installed"
+            elif info.kind == "remote":
+                status = "partial download" if info.partial_bytes else "not downloaded"
+            else:
+                status = "missing"
+            item = QTreeWidgetItem([info.name, info.kind, status, _size(info.size_bytes),
+                                    info.description])
+            item.setData(0, Qt.ItemDataRole.UserRole, info)
+            item.setToolTip(4, info.description)
+            self.tree.addTopLevelItem(item)
+            if info.name == self.model_value:
+                item.setSelected(True)
+        for c in range(4):
+            self.tree.resizeColumnToContents(c)
+        self._selection_changed()
+
+    def selected_info(self) -> Any:
+        """The :class:`core.models.ModelInfo` of the selected row, or ``None``."""
+        items = self.tree.selectedItems()
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+
+    def select(self, name: str) -> None:
+        """Select the row of model ``name``."""
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            item.setSelected(item.text(0) == name)
+
+    def _selection_changed(self) -> None:
+        info = self.selected_info()
+        busy = self.download is not None
+        self.use_button.setEnabled(bool(info and info.installed))
+        self.download_button.setEnabled(
+            bool(info and info.kind == "remote" and not info.installed) and not busy)
+
+    def set_model(self, value: str) -> None:
+        """Choose a model: ``""`` (default), a store name or a file path."""
+        self.model_value = value
+        self._show_model()
+
+    def _show_model(self) -> None:
+        v = self.model_value
+        text = v if v else "default (the built-in model, else the first installed download)"
+        self.model_label.setText(f"<b>Model used for separation:</b> {text}")
+
+    def _use_selected(self) -> None:
+        info = self.selected_info()
+        if info is not None and info.installed:
+            self.set_model(info.name)
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a checkpoint", str(Path.home()),
+            "Checkpoints (*.safetensors *.pt *.pth);;All files (*)")
+        if path:
+            self.set_model(path)
+
+    # -- downloads -------------------------------------------------------------------------------
+    def start_download(self) -> DownloadWorker | None:
+        """Download the selected catalogue model in the background."""
+        info = self.selected_info()
+        if info is None or info.kind != "remote" or self.download is not None:
+            return None
+        worker = DownloadWorker(self.store, info.name)
+        worker.progressed.connect(self._download_progress)
+        worker.finished.connect(self._download_finished)
+        worker.failed.connect(self._download_failed)
+        worker.cancelled.connect(self._download_cancelled)
+        worker.ended.connect(self._download_ended)
+        self.download = worker
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.progress_label.setText(f"Downloading {info.name}…")
+        self.cancel_button.setEnabled(True)
+        self._selection_changed()
+        self.pool.start(worker)
+        return worker
+
+    def cancel_download(self) -> None:
+        """Stop the running download (the partial file is kept for a resume)."""
+        if self.download is not None:
+            self.download.cancel()
+
+    def _download_progress(self, fraction: float, _eta: float) -> None:
+        w = self.download
+        if w is None:
+            return
+        if w.bytes_total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+            self.progress_label.setText(f"{_size(w.bytes_done)} of {_size(w.bytes_total)}")
+        else:
+            self.progress_label.setText(f"{_size(w.bytes_done)}")
+
+    def _download_finished(self, path: object) -> None:
+        name = self.download.name if self.download else ""
+        self.progress_label.setText(f"Downloaded {name}.")
+        self.refresh()
+        self.select(name)
+        self.set_model(name)
+
+    def _download_failed(self, message: str) -> None:
+        self.progress_label.setText("Download failed.")
+        self._message(message)
+
+    def _download_cancelled(self) -> None:
+        self.progress_label.setText("Download cancelled (it resumes next time).")
+        self.refresh()
+
+    def _download_ended(self) -> None:
+        self.download = None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self._selection_changed()
+
+    def _message(self, text: str) -> None:
+        self.messages.append(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Download", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.open()
+
+    # -- export / closing ------------------------------------------------------------------------
+    def _browse_export(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Default export folder",
+                                                  self.export_edit.text())
+        if folder:
+            self.export_edit.setText(folder)
+
+    def apply(self) -> None:
+        """Write the dialog's values to the settings."""
+        self.settings.model = self.model_value
+        self.settings.device = self.device_combo.currentText()
+        self.settings.export_dir = self.export_edit.text().strip()
+        self.settings.sync()
+
+    def accept(self) -> None:  # noqa: D102
+        self.apply()
+        self.pool.shutdown()
+        super().accept()
+
+    def reject(self) -> None:  # noqa: D102
+        self.pool.shutdown()
+        super().reject()

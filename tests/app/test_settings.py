@@ -1,0 +1,98 @@
+"""Settings persistence and the settings dialog's model list with download progress and cancel
+(against a real HTTP server on 127.0.0.1 serving the tiny fixture checkpoint)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.settings import Settings
+from app.stem_cache import StemCache, cache_key, file_identity, model_identity
+from app.widgets.settings_dialog import SettingsDialog
+from core.models import CatalogueEntry, ModelStore
+from tests.core.http_server import ModelServer
+
+
+def test_settings_round_trip_through_the_ini_file(tmp_path: Path) -> None:
+    ini = tmp_path / "s.ini"
+    s = Settings.from_file(ini)
+    assert s.device == "auto" and s.model == "" and s.recent_files == []
+    s.model, s.device, s.export_dir = "/x/model.pt", "cpu", "/music/out"
+    for i in range(12):
+        s.add_recent_file(tmp_path / f"song{i}.wav")
+    s.add_recent_file(tmp_path / "song3.wav")
+    s.sync()
+    again = Settings.from_file(ini)
+    assert (again.model, again.device, again.export_dir) == ("/x/model.pt", "cpu", "/music/out")
+    assert len(again.recent_files) == 10 and again.recent_files[0].endswith("song3.wav")
+
+
+@pytest.fixture
+def server(tiny_checkpoint: Path):  # noqa: ANN201
+    with ModelServer(tiny_checkpoint.read_bytes()) as srv:
+        yield srv
+
+
+def _store(root: Path, url: str) -> ModelStore:
+    entry = CatalogueEntry(name="tiny-remote", url=url, description="tiny test model")
+    return ModelStore(root, catalogue={"tiny-remote": entry})
+
+
+def test_dialog_downloads_a_model_with_progress_and_selects_it(qtbot, tmp_path, server) -> None:
+    settings = Settings.from_file(tmp_path / "s.ini")
+    dlg = SettingsDialog(None, settings, _store(tmp_path / "models", server.url))
+    qtbot.addWidget(dlg)
+    names = [dlg.tree.topLevelItem(i).text(0) for i in range(dlg.tree.topLevelItemCount())]
+    assert "tiny-remote" in names
+    dlg.select("tiny-remote")
+    assert dlg.download_button.isEnabled() and not dlg.use_button.isEnabled()
+    fractions: list[float] = []
+    worker = dlg.start_download()
+    worker.progressed.connect(lambda f, _e: fractions.append(f))
+    with qtbot.waitSignal(worker.ended, timeout=30_000):
+        pass
+    assert not dlg.messages, dlg.messages
+    assert fractions and fractions[-1] == pytest.approx(1.0)
+    assert dlg.model_value == "tiny-remote"
+    assert dlg.selected_info().installed
+    dlg.device_combo.setCurrentText("cpu")
+    dlg.accept()
+    again = Settings.from_file(tmp_path / "s.ini")
+    assert again.model == "tiny-remote" and again.device == "cpu"
+
+
+def test_dialog_cancels_a_download(qtbot, tmp_path, server) -> None:
+    ctl = server.control  # the connection stalls, then breaks: a slow download
+    ctl.cut_after, ctl.stall_s, ctl.cut_times = 300_000, 2.0, 5
+    settings = Settings.from_file(tmp_path / "s.ini")
+    dlg = SettingsDialog(None, settings, _store(tmp_path / "models", server.url))
+    qtbot.addWidget(dlg)
+    dlg.select("tiny-remote")
+    worker = dlg.start_download()
+    assert dlg.cancel_button.isEnabled()
+    with qtbot.waitSignal(worker.cancelled, timeout=30_000):
+        dlg.cancel_download()
+    qtbot.waitUntil(lambda: dlg.download is None, timeout=5000)
+    assert "cancelled" in dlg.progress_label.text()
+    assert not dlg.selected_info() or not dlg.selected_info().installed
+    assert not (tmp_path / "models" / "tiny-remote.safetensors").exists()
+
+
+def test_stem_cache_keys_and_atomic_entries(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    song = tmp_path / "a.wav"
+    song.write_bytes(b"abc" * 1000)
+    key = cache_key(file_identity(song), model_identity(tiny_checkpoint))
+    cache = StemCache(tmp_path / "cache", max_bytes=10_000)
+    assert cache.load(key) is None
+    stems = np.ones((4, 2, 100), np.float32)
+    cache.store(key, stems, {"song": str(song)})
+    np.testing.assert_array_equal(cache.load(key, frames=100), stems)
+    assert cache.load(key, frames=99) is None  # a different length is not this song
+    song.write_bytes(b"abd" * 1000)  # the content changed: another key
+    assert cache_key(file_identity(song), model_identity(tiny_checkpoint)) != key
+    for i in range(5):  # eviction keeps the cache under max_bytes (newest kept)
+        cache.store(f"k{i}", stems)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) <= 3
+    assert cache.load("k4") is not None
