@@ -25,6 +25,53 @@ GROUPS_PER_STEM = 8
 NORM_EPS = 1e-8
 
 
+def grouped_conv1d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
+    padding: int = 0, dilation: int = 1,
+) -> torch.Tensor:
+    """Grouped ``conv1d``; pointwise (kernel 1) layers run as one batched matmul.
+
+    oneDNN's grouped convolution is 2-3x slower on CPU than a batched matmul for the masker's
+    1x1 layers (see ``bench/bench_separate.py``); the results agree to float rounding.
+
+    Args:
+        x: ``(batch, in_total, time)``.
+        weight: ``(out_total, in_total / groups, k)``.
+        bias: ``(out_total,)`` or ``None``.
+        groups: number of groups.
+        padding: padding.
+        dilation: dilation.
+    """
+    out_total, in_per_group, k = weight.shape
+    if in_per_group == 1 and out_total == groups == x.shape[1] and not x.requires_grad:
+        return _depthwise(x, weight, bias, padding, dilation)
+    if k != 1 or in_per_group == 1 or padding:
+        return F.conv1d(x, weight, bias, padding=padding, dilation=dilation, groups=groups)
+    b, _, t = x.shape
+    w = weight.view(groups, out_total // groups, in_per_group)
+    y = torch.matmul(w, x.view(b, groups, in_per_group, t)).view(b, out_total, t)
+    return y if bias is None else y + bias.view(1, -1, 1)
+
+
+def _depthwise(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
+    dilation: int,
+) -> torch.Tensor:
+    """Dilated depthwise convolution as ``k`` shifted multiply-adds (inference only).
+
+    oneDNN runs these small-kernel dilated depthwise convolutions about 10x slower than the
+    memory-bound sum of shifted copies.
+    """
+    k = weight.shape[-1]
+    t_out = x.shape[-1] + 2 * padding - dilation * (k - 1)
+    xp = F.pad(x, (padding, padding)) if padding else x
+    taps = weight.view(1, -1, k)
+    y = xp[..., :t_out] * taps[..., 0:1]
+    for j in range(1, k):
+        y.addcmul_(xp[..., j * dilation : j * dilation + t_out], taps[..., j : j + 1])
+    return y if bias is None else y + bias.view(1, -1, 1)
+
+
 class _Baked:
     """A cache of generated tensors valid while its parameters are unchanged."""
 
@@ -98,9 +145,8 @@ class GeneratedConv1d(nn.Module):
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``."""
         w, b = self.generate(embedding)
-        return F.conv1d(x, w.to(x.dtype), None if b is None else b.to(x.dtype),
-                        padding=self.padding, dilation=self.dilation,
-                        groups=self.stems * self.groups)
+        return grouped_conv1d(x, w.to(x.dtype), None if b is None else b.to(x.dtype),
+                              self.stems * self.groups, self.padding, self.dilation)
 
 
 class GeneratedGroupNorm(nn.Module):
@@ -132,8 +178,9 @@ class GeneratedGroupNorm(nn.Module):
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Normalise ``(batch, stems*channels, time)`` over each group's channels and time."""
         scale, shift = self.generate(embedding)
-        x = F.group_norm(x, GROUPS_PER_STEM * self.stems, eps=NORM_EPS)
-        return x * scale.to(x.dtype) + shift.to(x.dtype)
+        # The affine step is fused into the norm kernel (one pass over memory).
+        return F.group_norm(x, GROUPS_PER_STEM * self.stems, scale.reshape(-1).to(x.dtype),
+                            shift.reshape(-1).to(x.dtype), eps=NORM_EPS)
 
 
 class IndependentConv1d(nn.Module):
@@ -151,7 +198,8 @@ class IndependentConv1d(nn.Module):
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``; embedding unused."""
-        return self.conv(x)
+        c = self.conv
+        return grouped_conv1d(x, c.weight, c.bias, c.groups, c.padding[0], c.dilation[0])
 
 
 class IndependentGroupNorm(nn.Module):
