@@ -1,0 +1,330 @@
+"""Applying a Meta-TasNet to long signals: segment planning, crossfaded overlap-add, and the
+authors' own chunked inference.
+
+Two ways of cutting a song are implemented here:
+
+* :func:`run_segments` — Stemweave's streaming engine. The song is cut into fixed-length windows
+  of real audio (no zero padding except at the very end of the song) that overlap their
+  neighbours; each window is resampled to the stage rates, separated in one forward (all channels
+  batched together) and resampled back; the outputs are blended with linear crossfades over the
+  overlaps (weights normalised by their sum) and delivered in time order as soon as a stretch of
+  output can no longer change. Memory depends on the window length only, never on the song
+  length. Window starts lie on a grid where every stage rate and the input rate have integer
+  sample positions and the first stage's position is a multiple of the model stride ``W``, so
+  every window is sample-exact at every rate. See ``docs/engine.md`` for how the lengths were
+  chosen.
+* :func:`authors_chunked_inference` — a faithful re-implementation of the original
+  ``MultiTasNet.inference(input_audio, n_chunks)`` (chunk boundaries, 8 s of context, the grid fix
+  that can move a chunk's start and the truncation it causes), checked against the authors'
+  golden fixtures. Used to reproduce the paper's evaluation, not by the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+import torch
+
+from core.errors import SeparationCancelled
+from core.resample import resample
+
+log = logging.getLogger(__name__)
+
+#: default window length (seconds) and overlap fraction; chosen by measurement (docs/engine.md).
+DEFAULT_SEGMENT_S = 12.0
+DEFAULT_OVERLAP = 0.1
+#: shortest window the model gets (the 32 kHz STFT needs > 1024 samples of reflect padding).
+MIN_WINDOW_S = 0.25
+#: extra input read on each side of a window before resampling, so the resampler's filter sees
+#: real neighbouring samples and the cut-out window is identical to resampling the whole song.
+RESAMPLE_MARGIN_S = 0.05
+
+
+# --------------------------------------------------------------------------------------------
+# Segment planning
+# --------------------------------------------------------------------------------------------
+def grid_frames(sample_rate: int, base_rate: int, hop: int) -> int:
+    """Smallest step (input frames) that is an integer at every stage rate and ``hop``-aligned.
+
+    Stage rates are ``base_rate * 2**s``; a step of ``g`` input frames lasts ``g / sample_rate``
+    seconds and must hold a multiple of ``hop`` samples at ``base_rate``.
+
+    Example: 44.1 kHz -> 441 frames (10 ms); 48 kHz -> 120 frames (2.5 ms).
+    """
+    g = gcd(int(sample_rate), int(base_rate))
+    unit_in, unit_base = sample_rate // g, base_rate // g  # one "tick" in each domain
+    k = hop // gcd(hop, unit_base)
+    return unit_in * k
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model window ``[start, stop)`` in input frames (``stop`` may pass the song's end)."""
+
+    start: int
+    stop: int
+
+    @property
+    def frames(self) -> int:
+        """Length in input frames."""
+        return self.stop - self.start
+
+
+def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
+                 segment_s: float = DEFAULT_SEGMENT_S,
+                 overlap: float = DEFAULT_OVERLAP) -> list[Window]:
+    """Cut ``frames`` input frames into fixed-length, overlapping windows on the sample grid.
+
+    Every window has the same length (the song padded to the grid is used whole when it is
+    shorter than one window); the last window is moved back so that it ends where the song
+    (rounded up to the grid) ends, so only the grid remainder is zero padding.
+
+    Args:
+        frames: song length in input frames (>= 1).
+        sample_rate: input rate.
+        base_rate: model's first stage rate.
+        hop: model stride ``W`` at the base rate.
+        segment_s: window length in seconds.
+        overlap: fraction of a window shared with each neighbour, in ``[0, 0.9]``.
+
+    Returns:
+        windows in time order.
+    """
+    if frames < 1:
+        raise ValueError("cannot plan windows for an empty signal")
+    if not 0.0 <= overlap <= 0.9:
+        raise ValueError("overlap must be between 0 and 0.9")
+    g = grid_frames(sample_rate, base_rate, hop)
+    min_frames = -(-int(np.ceil(MIN_WINDOW_S * sample_rate)) // g) * g
+    seg = max(int(round(segment_s * sample_rate / g)) * g, min_frames)
+    padded = max(-(-frames // g) * g, min_frames)
+    if padded <= seg:
+        return [Window(0, padded)]
+    step = max(int(round(seg * (1.0 - overlap) / g)) * g, g)
+    starts = []
+    s = 0
+    while s + seg < padded:
+        starts.append(s)
+        s += step
+    starts.append(padded - seg)
+    return [Window(a, a + seg) for a in starts]
+
+
+def window_weights(windows: list[Window], index: int, fade: int) -> np.ndarray:
+    """Crossfade weight of window ``index``: 1 inside, linear ramps of ``fade`` frames where a
+    neighbour overlaps (none at the song's start and end). Values are in ``(0, 1]``."""
+    w = windows[index]
+    out = np.ones(w.frames, dtype=np.float32)
+    if fade <= 0:
+        return out
+    ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade
+    if index > 0:
+        n = min(fade, w.frames)
+        out[:n] = np.minimum(out[:n], ramp[:n])
+    if index < len(windows) - 1:
+        n = min(fade, w.frames)
+        out[w.frames - n:] = np.minimum(out[w.frames - n:], ramp[::-1][fade - n:])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming engine
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: fraction done in ``[0, 1]``, seconds so far, estimated seconds left."""
+
+    fraction: float
+    elapsed_s: float
+    eta_s: float | None
+
+
+#: forward(mixes) -> (batch, stems, 1, T_out): the model call on per-stage mono mixtures.
+Forward = Callable[[list[torch.Tensor]], torch.Tensor]
+
+
+def run_segments(
+    read: Callable[[int, int], np.ndarray],
+    frames: int,
+    channels: int,
+    sample_rate: int,
+    *,
+    forward: Forward,
+    stage_rates: tuple[int, ...],
+    output_rate: int,
+    hop: int,
+    scale: float,
+    emit: Callable[[int, np.ndarray], None],
+    segment_s: float = DEFAULT_SEGMENT_S,
+    overlap: float = DEFAULT_OVERLAP,
+    resampler: str = "soxr",
+    device: torch.device | None = None,
+    batch_channels: int = 2,
+    stems: int = 4,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> None:
+    """Separate a song window by window and deliver the result in time order.
+
+    Args:
+        read: ``read(start, stop)`` -> float32 ``(channels, stop - start)`` input frames; frames
+            outside the song must read as zeros.
+        frames: song length (input frames).
+        channels: input channels; each is separated as its own mono signal.
+        sample_rate: input rate.
+        forward: the model call (see :data:`Forward`).
+        stage_rates: the model's stage rates, lowest first.
+        output_rate: rate of ``forward``'s output.
+        hop: model stride at the lowest stage rate.
+        scale: the input is divided by it before the model and the output multiplied back
+            (the mixture's standard deviation).
+        emit: ``emit(start, block)`` receives ``(stems, channels, n)`` float32 blocks that are
+            contiguous, in time order, and cover ``[0, frames)`` exactly once.
+        segment_s: window length in seconds.
+        overlap: overlap fraction between neighbouring windows.
+        resampler: ``"soxr"`` or ``"resampy"``.
+        device: where the model lives.
+        batch_channels: channels per forward call (2 = left and right together).
+        stems: number of stems the model returns.
+        progress: called after every window.
+        cancel: polled before every window; ``True`` raises :class:`SeparationCancelled`.
+
+    Raises:
+        SeparationCancelled: ``cancel()`` returned True.
+    """
+    base = stage_rates[0]
+    windows = plan_windows(frames, sample_rate, base, hop, segment_s, overlap)
+    g = grid_frames(sample_rate, base, hop)
+    margin = -(-int(np.ceil(RESAMPLE_MARGIN_S * sample_rate)) // g) * g
+    fade = windows[0].stop - windows[1].start if len(windows) > 1 else 0
+    t0 = time.perf_counter()
+    buf = np.zeros((stems, channels, 0), dtype=np.float32)
+    wsum = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # input frame of buf[..., 0]; everything before it has been emitted
+    inv = 1.0 / scale
+    for k, win in enumerate(windows):
+        if cancel is not None and cancel():
+            raise SeparationCancelled("Separation cancelled")
+        x = read(win.start - margin, win.stop + margin)
+        if scale != 1.0:
+            x = x * np.float32(inv)
+        mixes = []
+        for r in stage_rates:
+            y = resample(x, sample_rate, r, resampler)
+            a = margin * r // sample_rate
+            n = win.frames * r // sample_rate
+            mixes.append(y[:, a:a + n])
+        outs = []
+        for c0 in range(0, channels, batch_channels):
+            batch = [torch.from_numpy(np.ascontiguousarray(m[c0:c0 + batch_channels, None]))
+                     .to(device) for m in mixes]
+            with torch.inference_mode():
+                est = forward(batch)  # (b, stems, 1, T_out)
+            outs.append(est[:, :, 0].float().cpu().numpy())
+        est = np.concatenate(outs, axis=0).transpose(1, 0, 2)  # (stems, channels, T_out)
+        est = resample(est, output_rate, sample_rate, resampler)[..., :win.frames]
+        if scale != 1.0:
+            est *= np.float32(scale)
+        w = window_weights(windows, k, fade)
+        # grow the accumulator to cover this window, then add
+        need = win.stop - buf_start
+        if buf.shape[-1] < need:
+            grow = need - buf.shape[-1]
+            buf = np.concatenate([buf, np.zeros((stems, channels, grow), np.float32)], axis=-1)
+            wsum = np.concatenate([wsum, np.zeros(grow, np.float32)])
+        o = win.start - buf_start
+        buf[..., o:o + win.frames] += est * w
+        wsum[o:o + win.frames] += w
+        # everything before the next window's start is final
+        final_to = windows[k + 1].start if k + 1 < len(windows) else frames
+        final_to = min(final_to, frames)
+        n_final = final_to - buf_start
+        if n_final > 0:
+            block = buf[..., :n_final] / wsum[:n_final]
+            emit(buf_start, block.astype(np.float32, copy=False))
+            buf = buf[..., n_final:].copy()
+            wsum = wsum[n_final:].copy()
+            buf_start = final_to
+        if progress is not None:
+            done = (k + 1) / len(windows)
+            el = time.perf_counter() - t0
+            progress(Progress(done, el, el * (1 - done) / done if done > 0 else None))
+
+
+# --------------------------------------------------------------------------------------------
+# The authors' chunked inference (MultiTasNet.inference)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AuthorsChunk:
+    """One chunk of the original inference: model input ``[start, stop)`` and the kept output
+    ``[keep_start, keep_stop)`` (before clipping to the output length), at the base rate."""
+
+    start: int
+    stop: int
+    keep_start: int
+    keep_stop: int
+
+
+def authors_chunk_plan(frames: int, n_chunks: int, hop: int = 20,
+                       context: int = 64000) -> list[AuthorsChunk]:
+    """The integer logic of the original ``inference``: boundaries ``int(T/n*c + 0.5)``,
+    ``context`` samples each side, then the grid fix (end moved back when the chunk starts at 0,
+    otherwise start moved forward) so that every chunk is a multiple of ``hop`` long."""
+    bounds = [int(frames / n_chunks * c + 0.5) for c in range(n_chunks)] + [frames]
+    plan = []
+    for c in range(n_chunks):
+        s = max(0, bounds[c] - context)
+        e = min(bounds[c + 1] + context, frames)
+        rem = (e - s) % hop
+        if s == 0:
+            e -= rem
+        else:
+            s += rem
+        plan.append(AuthorsChunk(s, e, bounds[c], bounds[c + 1]))
+    return plan
+
+
+def authors_chunked_inference(model: torch.nn.Module, mixes: list[torch.Tensor],
+                              n_chunks: int = 4,
+                              context: int | None = None) -> list[torch.Tensor]:
+    """Re-implementation of the authors' ``MultiTasNet.inference(input_audio, n_chunks)``.
+
+    Args:
+        model: a :class:`~core.model.MetaTasNet` in eval mode.
+        mixes: per-stage mono mixtures ``[(batch, 1, T), (batch, 1, 2T), (batch, 1, 4T)]``
+            (``T`` need not be a multiple of ``W``).
+        n_chunks: number of chunks (the original's default 4; its evaluation used 8).
+        context: context samples at the base rate on each side (default 8 s, as hard-coded).
+
+    Returns:
+        every stage's stitched output ``[(batch, 4, 1, T_s)]``; like the original, it can be
+        shorter than the input (see the fixture README).
+    """
+    cfg = model.config
+    if context is None:
+        context = 8 * cfg.sampling_rate
+    frames = mixes[0].shape[-1]
+    pieces: list[list[torch.Tensor]] = [[] for _ in model.stages]
+    done: dict[tuple[int, int], list[torch.Tensor]] = {}  # chunks often repeat an interval
+    with torch.no_grad():
+        for ch in authors_chunk_plan(frames, n_chunks, cfg.W, context):
+            if (ch.start, ch.stop) not in done:
+                previous = None
+                outs = []
+                for i, stage in enumerate(model.stages):
+                    m = 2**i
+                    x = mixes[i][..., m * ch.start:m * ch.stop]
+                    y, previous = stage(x, previous, decode=True)
+                    outs.append(y)
+                done[(ch.start, ch.stop)] = outs
+            for i, y in enumerate(done[(ch.start, ch.stop)]):
+                m = 2**i
+                lo = m * (ch.keep_start - ch.start)
+                hi = y.shape[-1] - m * (ch.stop - ch.keep_stop)
+                pieces[i].append(y[..., lo:hi])
+    return [torch.cat(p, dim=-1) for p in pieces]

@@ -1,0 +1,177 @@
+"""``stemweave separate``: separate audio files into stem files from the command line.
+
+Writes ``OUTDIR/<input file stem>/<stem>.<ext>``. Every stem is written to a hidden temporary
+file and renamed only when all stems of that input are complete, so a failure or Ctrl-C never
+leaves partial stems. A bad input gets one line on stderr; the remaining inputs are still
+processed and the exit status is non-zero at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+STEM_NAMES = ("drums", "bass", "other", "vocals")
+
+
+def _stems(value: str) -> list[str]:
+    names = [s.strip().lower() for s in value.split(",") if s.strip()]
+    bad = [s for s in names if s not in STEM_NAMES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown stem(s) {', '.join(bad) or '(none)'}; choose from {','.join(STEM_NAMES)}")
+    return list(dict.fromkeys(names))
+
+
+def _positive_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
+    if not v >= 1.0:
+        raise argparse.ArgumentTypeError("must be at least 1 second")
+    return v
+
+
+def _overlap(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
+    if not 0.0 <= v <= 0.5:
+        raise argparse.ArgumentTypeError("must be between 0 and 0.5")
+    return v
+
+
+def _threads(value: str) -> int:
+    try:
+        v = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``separate`` subcommand."""
+    p = sub.add_parser(
+        "separate", help="separate audio files into drums, bass, other and vocals",
+        description="Separate audio files into OUTDIR/<input name>/<stem>.<format>.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="audio files (WAV, FLAC, OGG, MP3; M4A/AAC/video need ffmpeg)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="weights file or installed model name (default: the built-in model)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="compute device (default: auto = CUDA, then MPS, then CPU)")
+    p.add_argument("--format", default="wav", choices=["wav", "flac"], help="output format")
+    p.add_argument("--bits", default="24", choices=["16", "24", "32f"],
+                   help="sample format (32f = 32-bit float, WAV only)")
+    p.add_argument("--stems", type=_stems, default=None, metavar="LIST",
+                   help="comma-separated subset of drums,bass,other,vocals (default: all)")
+    p.add_argument("--segment", type=_positive_float, default=None, metavar="SECONDS",
+                   help="model window length in seconds (default 12)")
+    p.add_argument("--overlap", type=_overlap, default=None, metavar="FRACTION",
+                   help="overlap between neighbouring windows, 0-0.5 (default 0.1)")
+    p.add_argument("--threads", type=_threads, default=None, metavar="N",
+                   help="CPU threads (default: all cores)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="network precision (default auto: bf16 on CUDA, fp32 otherwise)")
+    p.add_argument("--sum-to-mix", action="store_true",
+                   help="make the stems add up exactly to the input")
+    p.add_argument("--lsq-gains", action="store_true",
+                   help="rescale each stem by the least-squares fit to the mix (as in the paper)")
+    p.set_defaults(run=run)
+
+
+def resolve_model(value: str | None) -> Path:
+    """The weights file for ``--model``: an existing file, an installed model name, or the
+    built-in model.
+
+    Raises:
+        ModelNotFoundError: nothing matches.
+    """
+    from core.errors import ModelNotFoundError
+
+    if value:
+        p = Path(value).expanduser()
+        if p.is_file():
+            return p
+        try:
+            from core.models import ModelStore  # written separately; may not exist yet
+        except ImportError:
+            raise ModelNotFoundError(f"Model file not found: {value}") from None
+        return Path(ModelStore().resolve(value))
+    try:
+        from core.resources import builtin_model_path
+    except ImportError:  # pragma: no cover - resources is part of core
+        builtin_model_path = None
+    if builtin_model_path is not None:
+        p = builtin_model_path()
+        if p.is_file():
+            return p
+    raise ModelNotFoundError("No built-in model is installed yet: --model PATH is required "
+                             "(a .safetensors or the authors' .pt weights file)")
+
+
+def _progress_bar(label: str) -> tuple[Any, Any]:
+    """A tqdm bar on a terminal (None otherwise) and the progress callback feeding it."""
+    if not sys.stderr.isatty():
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=label, unit="%", leave=False, file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{postfix}")
+
+    def update(p: Any) -> None:
+        bar.n = round(100 * p.fraction, 1)
+        eta = "?" if p.eta_s is None else f"{int(p.eta_s // 60):02d}:{int(p.eta_s % 60):02d}"
+        bar.set_postfix_str(eta, refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def run(args: argparse.Namespace) -> int:
+    """Separate every input; returns 0, or 1 if any input failed."""
+    import logging
+
+    from core.errors import StemweaveError
+    from core.separator import Separator
+
+    log = logging.getLogger("stemweave.separate")
+    out_root = Path(args.output).expanduser()
+    sep = Separator(resolve_model(args.model), args.device, segment_s=args.segment,
+                    overlap=args.overlap, threads=args.threads, precision=args.precision)
+    failures = 0
+    for item in args.inputs:
+        src = Path(item).expanduser()
+        bar, update = _progress_bar(src.name)
+        try:
+            written = sep.separate_file(
+                src, out_root / src.stem, stems=args.stems, format=args.format, bits=args.bits,
+                progress=update, sum_to_mix=args.sum_to_mix, lsq_gains=args.lsq_gains)
+        except StemweaveError as exc:
+            failures += 1
+            if bar is not None:
+                bar.close()
+            print(f"stemweave: error: {src}: {_strip_prefix(str(exc), str(src))}",
+                  file=sys.stderr)
+            continue
+        finally:
+            if bar is not None:
+                bar.close()
+        log.info("%s -> %s", src, ", ".join(str(p) for p in written.values()))
+        print(f"{src} -> {out_root / src.stem}", file=sys.stdout)
+    return 1 if failures else 0
+
+
+def _strip_prefix(message: str, path: str) -> str:
+    """Drop a leading ``<path>: `` from a message that already names the file."""
+    for prefix in (f"{path}: ",):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message

@@ -1,0 +1,84 @@
+"""``stemweave separate`` end to end through ``stemweave.cli.main`` with the tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import core.resources
+from core.audio import save_audio
+from stemweave.cli import main
+
+
+def _song(path, channels=2, rate=22050, seconds=1.0):
+    t = np.arange(int(rate * seconds)) / rate
+    x = np.stack([0.3 * np.sin(2 * np.pi * 220 * (c + 1) * t) for c in range(channels)])
+    return save_audio(path, x.astype(np.float32), rate)
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_separates_several_inputs_and_reports_bad_ones(tmp_path, tiny_checkpoint, capsys):
+    a = _song(tmp_path / "first song.wav")
+    b = _song(tmp_path / "mono.flac", channels=1, rate=44100, seconds=0.5)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    out = tmp_path / "out"
+    code = main(["separate", str(a), str(bad), str(b), "-o", str(out), "--model",
+                 str(tiny_checkpoint), "--device", "cpu", "--segment", "2", "--threads", "1"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.wav" in err[0] and "not a readable audio file" in err[0]
+    assert _files(out) == sorted(f"{d}/{s}.wav" for d in ("first song", "mono")
+                                 for s in ("drums", "bass", "other", "vocals"))
+    info = sf.info(str(out / "mono" / "vocals.wav"))
+    assert (info.frames, info.samplerate, info.channels, info.subtype) == (
+        22050, 44100, 1, "PCM_24")
+
+
+def test_options_stems_format_bits_sum_to_mix(tmp_path, tiny_checkpoint):
+    a = _song(tmp_path / "s.wav", seconds=1.5)
+    out = tmp_path / "out"
+    code = main(["separate", str(a), "-o", str(out), "--model", str(tiny_checkpoint),
+                 "--stems", "vocals,drums", "--format", "flac", "--bits", "16", "--threads", "1",
+                 "--overlap", "0.2", "--sum-to-mix", "--lsq-gains"])
+    assert code == 0
+    assert _files(out) == ["s/drums.flac", "s/vocals.flac"]
+    assert sf.info(str(out / "s" / "vocals.flac")).subtype == "PCM_16"
+
+
+def test_32f_flac_is_refused_with_one_line(tmp_path, tiny_checkpoint, capsys):
+    a = _song(tmp_path / "s.wav")
+    code = main(["separate", str(a), "-o", str(tmp_path / "o"), "--model", str(tiny_checkpoint),
+                 "--format", "flac", "--bits", "32f"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "32-bit float" in err[0]
+    assert not (tmp_path / "o").exists() or _files(tmp_path / "o") == []
+
+
+def test_model_is_required_until_builtin_ships(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(core.resources, "builtin_model_path", lambda: tmp_path / "none.st")
+    a = _song(tmp_path / "s.wav")
+    assert main(["separate", str(a), "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "--model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_model_file(tmp_path, capsys):
+    a = _song(tmp_path / "s.wav")
+    assert main(["separate", str(a), "-o", str(tmp_path / "o"), "--model",
+                 str(tmp_path / "nope.safetensors")]) == 1
+    assert "nope.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,msg", [(["--stems", "guitar"], "unknown stem"),
+                                      (["--overlap", "0.9"], "between 0 and 0.5"),
+                                      (["--segment", "0.1"], "at least 1 second")])
+def test_bad_arguments(tmp_path, argv, msg, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["separate", "x.wav", "-o", str(tmp_path), *argv])
+    assert exc.value.code == 2 and msg in capsys.readouterr().err
