@@ -71,15 +71,22 @@ def score_track(references: np.ndarray, estimates: np.ndarray,
     n = min(references.shape[-1], estimates.shape[-1])
     ref = np.ascontiguousarray(references[..., :n].transpose(0, 2, 1), dtype=np.float64)
     est = np.ascontiguousarray(estimates[..., :n].transpose(0, 2, 1), dtype=np.float64)
-    sdr, isr, sir, sar = museval.evaluate(ref, est, win=sample_rate, hop=sample_rate, mode="v4")
+    # BSSEval is undefined for a reference that is silent throughout (museval raises): such a
+    # stem (e.g. a song without vocals) scores NaN and the others are evaluated together.
+    present = [i for i in range(len(STEMS)) if np.any(ref[i])]
+    out: dict[str, dict[str, float]] = {
+        stem: {m: float("nan") for m in METRICS} for stem in STEMS
+    }
+    if not present:
+        return out
+    sdr, isr, sir, sar = museval.evaluate(ref[present], est[present], win=sample_rate,
+                                          hop=sample_rate, mode="v4")
     values = {"SDR": sdr, "ISR": isr, "SIR": sir, "SAR": sar}
-    out: dict[str, dict[str, float]] = {}
-    for i, stem in enumerate(STEMS):
-        out[stem] = {}
+    for j, i in enumerate(present):
         for m in METRICS:
-            frames = np.asarray(values[m][i], dtype=np.float64)
+            frames = np.asarray(values[m][j], dtype=np.float64)
             frames = frames[np.isfinite(frames)]
-            out[stem][m] = float(np.median(frames)) if frames.size else float("nan")
+            out[STEMS[i]][m] = float(np.median(frames)) if frames.size else float("nan")
     return out
 
 

@@ -1,0 +1,181 @@
+"""Speed and size of the built-in model (or of candidate configurations) on CPU.
+
+Prints, per configuration: weights size (MB, float32) and the real-time factor of the real
+``MetaTasNet`` forward (``last_only=True``, baked, no grad) on stereo audio, i.e. processing
+seconds per audio second with both channels as a batch of two. The target for the built-in model
+is RTF <= 0.1 on 2 threads.
+
+Usage::
+
+    .venv/bin/python bench/bench_builtin.py                    # the shipped builtin.safetensors
+    .venv/bin/python bench/bench_builtin.py --candidates       # a grid of small configurations
+    .venv/bin/python bench/bench_builtin.py --config '{"N": 96, "B": 64, ...}'
+    .venv/bin/python bench/bench_builtin.py --sdr /work/data/synth --out /work/data/eval
+        # BSSEval v4 SDR of the model and of the ideal-ratio-mask oracle on a prepared split
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core import STEMS, MetaTasNet, ModelConfig, load_model  # noqa: E402
+from core.resources import builtin_model_path  # noqa: E402
+
+CANDIDATES: list[dict] = [
+    {"N": 64, "B": 64, "H": 64, "layers": 5, "stack": 1, "num_mels": 32},
+    {"N": 96, "B": 64, "H": 64, "layers": 5, "stack": 2, "num_mels": 48},
+    {"N": 128, "B": 64, "H": 64, "layers": 6, "stack": 1, "num_mels": 64},
+    {"N": 128, "B": 96, "H": 96, "layers": 6, "stack": 2, "num_mels": 64},
+    {"N": 96, "B": 96, "H": 96, "layers": 6, "stack": 1, "num_mels": 48},
+]
+
+
+def rtf(model: MetaTasNet, seconds: float = 8.0, repeats: int = 2) -> float:
+    """Processing seconds per audio second for stereo (a batch of two mono channels)."""
+    return rtf_wall_cpu(model, seconds, repeats)[0]
+
+
+def rtf_wall_cpu(model: MetaTasNet, seconds: float = 8.0, repeats: int = 2
+                 ) -> tuple[float, float]:
+    """``(wall, cpu)`` seconds per audio second for stereo, best of ``repeats``.
+
+    ``cpu`` is this process's CPU time (all threads), which a busy shared machine inflates much
+    less than wall time; with N threads on N free cores, wall >= cpu / N.
+    """
+    cfg = model.config
+    t = int(seconds * cfg.sampling_rate) // cfg.W * cfg.W
+    mixes = [torch.randn(2, 1, t * 2**s) * 0.1 for s in range(cfg.stages_num)]
+    model.eval().bake()
+    wall, cpu = float("inf"), float("inf")
+    with torch.no_grad():
+        model(mixes, last_only=True)  # warm-up (bakes the generated weights)
+        for _ in range(repeats):
+            w0, c0 = time.perf_counter(), time.process_time()
+            model(mixes, last_only=True)
+            wall = min(wall, time.perf_counter() - w0)
+            cpu = min(cpu, time.process_time() - c0)
+    audio_s = t / cfg.sampling_rate
+    return wall / audio_s, cpu / audio_s
+
+
+def size_mb(model: MetaTasNet) -> float:
+    """Float32 parameter size in MB."""
+    return sum(p.numel() for p in model.parameters()) * 4 / 1e6
+
+
+def irm_oracle(stems: np.ndarray, n_fft: int = 2048, hop: int = 512) -> np.ndarray:
+    """Ideal ratio mask (power, "IRM2") estimates of ``stems (4, channels, frames)``.
+
+    Each stem's mask is ``|S_j|^2 / sum_k |S_k|^2`` on an STFT (Hann window) applied to the
+    mixture's STFT; the estimates are the inverse STFTs.
+    """
+    from scipy import signal
+
+    spec = signal.stft(stems.astype(np.float64), nperseg=n_fft, noverlap=n_fft - hop,
+                       axis=-1)[2]
+    power = np.abs(spec) ** 2
+    mask = power / (power.sum(axis=0, keepdims=True) + 1e-12)
+    mix = spec.sum(axis=0, keepdims=True)
+    est = signal.istft(mask * mix, nperseg=n_fft, noverlap=n_fft - hop, time_axis=-1,
+                       freq_axis=-2)[1]
+    return est[..., : stems.shape[-1]].astype(np.float32)
+
+
+def sdr_report(data: str, split: str, model: str | None, out: str, max_s: float | None) -> None:
+    """Print BSSEval v4 SDR (median over frames, then tracks) of the model and the IRM oracle.
+
+    Songs with a stem that is silent throughout are skipped (BSSEval is undefined for them).
+    Scores go to ``out/oracle`` and ``out/model`` (``scores.json``/``scores.csv``); with
+    ``model=None`` only the oracle is computed.
+    """
+    from training.evaluate import EvalResult, _median_over_tracks, score_track, write_scores
+    from training.prepared import RATES, list_songs
+
+    rate = RATES[-1]
+    separator = None
+    if model is not None:
+        from core.separator import Separator
+        from training.train import resolve_init
+
+        model = str(resolve_init(model))
+        separator = Separator(model, device="cpu")
+    results: dict[str, dict] = {"IRM oracle": {}, "model": {}}
+    skipped = []
+    for song in list_songs(data, split):
+        n = song.frames_8k * rate // RATES[0]
+        if max_s:
+            n = min(n, int(max_s * rate))
+        stems = np.array(song.audio(rate)[..., :n], np.float32)
+        if not np.abs(stems).reshape(4, -1).max(axis=1).all():
+            skipped.append(song.name)
+            continue
+        results["IRM oracle"][song.name] = score_track(stems, irm_oracle(stems), rate)
+        if separator is not None:
+            est = np.asarray(separator.separate(stems.sum(0), rate), np.float32)
+            results["model"][song.name] = score_track(stems, est, rate)
+    rows = []
+    for label, tracks in results.items():
+        if tracks:
+            res = EvalResult(tracks, _median_over_tracks(tracks), model or label, data, False)
+            write_scores(res, Path(out) / ("oracle" if label == "IRM oracle" else "model"))
+            rows.append((label, res))
+    count = len(results["IRM oracle"])
+    print(f"BSSEval v4 SDR (dB), median over 1-s frames then {count} {split} songs"
+          + (f" (skipped, a stem silent throughout: {', '.join(skipped)})" if skipped else ""))
+    print(f"{'':14}" + "".join(f"{s:>9}" for s in STEMS) + f"{'mean':>9}")
+    for label, res in rows[::-1]:
+        vals = [res.median[s]["SDR"] for s in STEMS]
+        print(f"{label:14}" + "".join(f"{v:9.2f}" for v in vals) + f"{np.mean(vals):9.2f}")
+
+
+def main() -> int:
+    """Entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--candidates", action="store_true", help="time a grid of configurations")
+    ap.add_argument("--config", help="JSON of ModelConfig fields to time (untrained weights)")
+    ap.add_argument("--model", help="a weights file (default: the built-in model)")
+    ap.add_argument("--sdr", metavar="DATA", help="score model and IRM oracle on a prepared set")
+    ap.add_argument("--split", default="test", help="split for --sdr")
+    ap.add_argument("--out", default="/tmp/stemweave_bench_eval", help="scores folder for --sdr")
+    ap.add_argument("--max-s", type=float, default=None, help="--sdr: first seconds only")
+    ap.add_argument("--oracle-only", action="store_true", help="--sdr: skip the model")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.sdr:
+        model = None if args.oracle_only else (args.model or "builtin")
+        sdr_report(args.sdr, args.split, model, args.out, args.max_s)
+        return 0
+    torch.manual_seed(0)
+    if args.candidates or args.config:
+        configs = CANDIDATES if args.candidates else [json.loads(args.config)]
+        for fields in configs:
+            model = MetaTasNet(ModelConfig(**fields))
+            print(f"{json.dumps(fields)}  size={size_mb(model):.2f} MB  "
+                  f"RTF(stereo, {args.threads} threads)={rtf(model, args.seconds):.3f}", flush=True)
+        return 0
+    path = Path(args.model) if args.model else builtin_model_path()
+    model = load_model(path)
+    print(f"model: {path} ({path.stat().st_size / 1e6:.2f} MB on disk)")
+    print(f"config: {model.config.to_json()}")
+    print(f"params: {size_mb(model):.2f} MB float32")
+    wall, cpu = rtf_wall_cpu(model, args.seconds, 3)
+    print(f"RTF(stereo, {args.threads} threads, {args.seconds:.0f} s): wall {wall:.3f}, "
+          f"CPU {cpu:.3f} (CPU/threads {cpu / args.threads:.3f})  (target: wall <= 0.1)")
+    print(f"machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
