@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from core.errors import AudioLoadError, AudioWriteError
-from core.fileio import atomic_path
+from core.fileio import atomic_path, temp_path_for
 
 log = logging.getLogger(__name__)
 
@@ -310,9 +310,7 @@ class StemWriter:
         self.subtype = check_bits(fmt, bits)
         self._clipped = 0.0
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
-                                       dir=self.path.parent)
-            os.close(fd)
+            tmp = temp_path_for(self.path, suffix="")
         except OSError as exc:
             raise AudioWriteError(f"{self.path.parent}: cannot write there "
                                   f"({exc.strerror or exc})") from exc

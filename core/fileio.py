@@ -13,6 +13,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def temp_path_for(target: str | os.PathLike[str], suffix: str | None = None) -> Path:
+    """Create an empty hidden temporary file beside ``target`` and return its path.
+
+    The file gets the permissions a plain ``open()`` would give (``mkstemp`` makes it
+    owner-only), so renaming it over ``target`` yields an ordinary file.
+
+    Raises:
+        OSError: when the folder is not writable.
+    """
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=(target.suffix if suffix is None else suffix) + ".part",
+        dir=target.parent,
+    )
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it to ``target``.
@@ -25,19 +46,9 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     Raises:
         OSError: when the folder is not writable (raised before anything is written).
     """
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=(target.suffix if suffix is None else suffix) + ".part",
-        dir=target.parent,
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_path_for(target, suffix)
     try:
         yield tmp_path
-        # mkstemp creates the file owner-only; give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(OSError):

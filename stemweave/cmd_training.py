@@ -103,7 +103,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: Any) -> None:
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(
@@ -167,7 +167,7 @@ def _add_train(sub: Any) -> None:
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
     """Build a :class:`training.train.TrainConfig` from parsed ``train`` arguments."""
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     model: dict[str, Any] = {}
     for name in MODEL_FLAGS:

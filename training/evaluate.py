@@ -66,7 +66,13 @@ def score_track(references: np.ndarray, estimates: np.ndarray,
     Returns:
         ``{stem: {"SDR": ..., "SIR": ..., "ISR": ..., "SAR": ...}}`` (NaN if never defined).
     """
-    import museval
+    try:
+        import museval
+    except ImportError as exc:
+        raise DataError(
+            "evaluation needs museval: install the training extras "
+            "(pip install 'stemweave[train]')"
+        ) from exc
 
     n = min(references.shape[-1], estimates.shape[-1])
     ref = np.ascontiguousarray(references[..., :n].transpose(0, 2, 1), dtype=np.float64)
