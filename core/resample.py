@@ -12,6 +12,8 @@ from math import gcd
 
 import numpy as np
 
+from core.errors import StemweaveError
+
 log = logging.getLogger(__name__)
 
 METHODS = ("soxr", "resampy")
@@ -51,7 +53,12 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int, method: str = DEFAULT_METHO
         # soxr takes (frames, channels).
         y = soxr.resample(np.ascontiguousarray(flat.T), sr_in, sr_out, quality="VHQ").T
     else:
-        import resampy
+        try:
+            import resampy
+        except ImportError as exc:  # e.g. the desktop bundle, which ships soxr only
+            raise StemweaveError(
+                "the resampy resampler is not installed here; use the default (soxr)"
+            ) from exc
 
         y = resampy.resample(flat, sr_in, sr_out, filter="kaiser_best", axis=-1)
     y = np.asarray(y, dtype=dtype)
