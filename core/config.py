@@ -10,9 +10,32 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import ModelLoadError
+
+T = TypeVar("T")
+
+
+def dataclass_from_dict(
+    cls: type[T], d: dict[str, Any], error: type[Exception], what: str,
+    tuple_fields: tuple[str, ...] = (),
+) -> T:
+    """Build dataclass ``cls`` from a JSON-style dict, strictly.
+
+    Unknown keys and bad values raise ``error`` naming ``what``; lists in ``tuple_fields`` become
+    tuples (JSON has no tuples).
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise error(f"Unknown {what} keys: {', '.join(unknown)}")
+    kw = {k: tuple(v) if k in tuple_fields else v for k, v in d.items()}
+    try:
+        return cls(**kw)
+    except TypeError as exc:
+        raise error(f"Invalid {what}: {exc}") from exc
+
 
 #: Stem names in the model's output order.
 STEMS: tuple[str, ...] = ("drums", "bass", "other", "vocals")
@@ -90,17 +113,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Build from a dict; unknown keys are an error so typos do not go unnoticed."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ModelLoadError(f"Unknown model configuration keys: {', '.join(unknown)}")
-        kw = dict(d)
-        if "stems" in kw:
-            kw["stems"] = tuple(kw["stems"])
-        try:
-            return cls(**kw)
-        except TypeError as exc:
-            raise ModelLoadError(f"Invalid model configuration: {exc}") from exc
+        return dataclass_from_dict(cls, d, ModelLoadError, "model configuration", ("stems",))
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:

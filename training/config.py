@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import ModelConfig
+from core.config import ModelConfig, dataclass_from_dict
 from core.errors import DataError
 
 
@@ -67,11 +67,4 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_json` (unknown keys are an error)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise DataError(f"unknown training settings: {', '.join(unknown)}")
-        kw = dict(d)
-        if "betas" in kw:
-            kw["betas"] = tuple(kw["betas"])
-        return cls(**kw)
+        return dataclass_from_dict(cls, d, DataError, "training settings", ("betas",))
