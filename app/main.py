@@ -113,8 +113,9 @@ def run_gui(file: str | Path | None = None, *, settings_path: str | Path | None 
     return int(app.exec())
 
 
-def _wait(window, signal, timeout_s: float) -> list:  # noqa: ANN001
-    """Run the event loop until ``signal`` fires; returns its arguments."""
+def wait_for_signal(window, signal, timeout_s: float) -> list:  # noqa: ANN001
+    """Run the event loop until ``signal`` fires (or the window shows an error, or time runs
+    out); returns the list of argument tuples received (empty if it did not fire)."""
     loop = QEventLoop()
     got: list = []
 
@@ -164,12 +165,12 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
     window.resize(*size)
     window.show()
     window.open_file(file)
-    if not _wait(window, window.song_loaded, timeout_s) or not window.session.is_open:
+    if not wait_for_signal(window, window.song_loaded, timeout_s) or not window.session.is_open:
         raise StemweaveError(window.errors[-1] if window.errors else f"{file}: could not open")
     if not window.session.stems_complete:
         if window.separate() is None:
             raise StemweaveError(window.errors[-1] if window.errors else "cannot separate")
-        got = _wait(window, window.separation_ended, timeout_s)
+        got = wait_for_signal(window, window.separation_ended, timeout_s)
         if not got or got[0][0] != "finished":
             raise StemweaveError(window.errors[-1] if window.errors else "separation failed")
     window.set_fit_heights(True)

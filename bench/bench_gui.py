@@ -67,22 +67,6 @@ class Heartbeat:
         return np.maximum(gaps, 0.0)
 
 
-def wait_for(app, signal, timeout_s: float) -> list:  # noqa: ANN001
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    got: list = []
-
-    def done(*args: object) -> None:
-        got.append(args)
-        loop.quit()
-
-    signal.connect(done)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    return got
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -92,7 +76,7 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
 
-    from app.main import make_app
+    from app.main import make_app, wait_for_signal
     from app.main_window import MainWindow
     from app.settings import Settings
     from app.stem_cache import StemCache
@@ -123,12 +107,12 @@ def main() -> int:
     beat.start()
     t0 = time.perf_counter()
     window.open_file(long_song)
-    if not wait_for(app, window.waveform_shown, 300):
+    if not wait_for_signal(window, window.waveform_shown, 300):
         print("open failed:", window.errors)
         return 1
     window.lanes[0].view.repaint()
     t_open = time.perf_counter() - t0
-    if not window.session.song_id and not wait_for(app, window.song_loaded, 300):
+    if not window.session.song_id and not wait_for_signal(window, window.song_loaded, 300):
         print("open failed:", window.errors)
         return 1
     t_loaded = time.perf_counter() - t0
@@ -145,7 +129,7 @@ def main() -> int:
 
     # -- stall during separation --------------------------------------------------------------
     sep_song = write_song(tmp / "sep.wav", args.sep_seconds)
-    if not (window.open_file(sep_song) and wait_for(app, window.song_loaded, 120)):
+    if not (window.open_file(sep_song) and wait_for_signal(window, window.song_loaded, 120)):
         print("open failed:", window.errors)
         return 1
     zoom = QTimer()
@@ -165,7 +149,7 @@ def main() -> int:
     if window.separate() is None:
         print("separate failed:", window.errors)
         return 1
-    got = wait_for(app, window.separation_ended, 3600)
+    got = wait_for_signal(window, window.separation_ended, 3600)
     t_sep = time.perf_counter() - t0
     zoom.stop()
     gaps = beat.stop()

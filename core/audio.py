@@ -163,6 +163,17 @@ def _open_sf(path: Path) -> sf.SoundFile:
 
 
 @contextlib.contextmanager
+def _checked_source(f: sf.SoundFile, path: Path) -> Iterator[AudioSource]:
+    """Wrap an open file as an :class:`AudioSource` (refusing empty files); closes it after."""
+    try:
+        if f.frames <= 0:
+            raise AudioLoadError(f"{path}: the file holds no audio frames")
+        yield AudioSource(f, str(path))
+    finally:
+        f.close()
+
+
+@contextlib.contextmanager
 def open_source(path: str | os.PathLike[str]) -> Iterator[AudioSource]:
     """Open an audio file for block reading (decoding through ffmpeg to a temporary WAV if needed).
 
@@ -180,12 +191,8 @@ def open_source(path: str | os.PathLike[str]) -> Iterator[AudioSource]:
         first_error = exc
         f = None
     if f is not None:
-        try:
-            if f.frames <= 0:
-                raise AudioLoadError(f"{p}: the file holds no audio frames")
-            yield AudioSource(f, str(p))
-        finally:
-            f.close()
+        with _checked_source(f, p) as source:
+            yield source
         return
     if ffmpeg_path() is None:
         suffix = p.suffix.lower()
@@ -201,12 +208,8 @@ def open_source(path: str | os.PathLike[str]) -> Iterator[AudioSource]:
             f = _open_sf(wav)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise _sf_open_error(p, exc) from exc
-        try:
-            if f.frames <= 0:
-                raise AudioLoadError(f"{p}: the file holds no audio frames")
-            yield AudioSource(f, str(p))
-        finally:
-            f.close()
+        with _checked_source(f, p) as source:
+            yield source
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:

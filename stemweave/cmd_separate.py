@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +26,24 @@ def _stems(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _positive_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
-    if not v >= 1.0:
-        raise argparse.ArgumentTypeError("must be at least 1 second")
-    return v
+def _bounded(kind: type, lo: float, hi: float | None, rule: str) -> Callable[[str], Any]:
+    """An argparse type: parse with ``kind`` and require ``lo <= value <= hi``."""
+
+    def parse(value: str) -> Any:
+        try:
+            v = kind(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a valid number: {value!r}") from exc
+        if not (lo <= v and (hi is None or v <= hi)):
+            raise argparse.ArgumentTypeError(rule)
+        return v
+
+    return parse
 
 
-def _overlap(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
-    if not 0.0 <= v <= 0.5:
-        raise argparse.ArgumentTypeError("must be between 0 and 0.5")
-    return v
-
-
-def _threads(value: str) -> int:
-    try:
-        v = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
-    if v < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
+_positive_float = _bounded(float, 1.0, None, "must be at least 1 second")
+_overlap = _bounded(float, 0.0, 0.5, "must be between 0 and 0.5")
+_threads = _bounded(int, 1, None, "must be at least 1")
 
 
 def add_parser(sub: Any) -> None:
