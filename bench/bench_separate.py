@@ -6,7 +6,8 @@ full-size configuration with random weights (spectrogram mean/std measured on a 
 * ``Separator.separate_file`` wall seconds, real-time factor (processing s per audio s), peak RSS,
   and the split between decoding (file reads), resampling, network and writing;
 * on a 30-s excerpt: the engine vs a naive path (generated weights not baked, left and right one
-  after the other, one forward over the whole excerpt), as a speed ratio;
+  after the other, one forward over the whole excerpt, the model's plain PyTorch layers instead
+  of its inference kernels), as a speed ratio;
 * with ``--bf16``: the same song with bf16 autocast on the CPU, and the SDR of the bf16 output
   against the fp32 output (its quality cost).
 
@@ -50,6 +51,7 @@ import core.apply  # noqa: E402
 import core.audio  # noqa: E402
 import core.separator  # noqa: E402
 from core import MetaTasNet, ModelConfig  # noqa: E402
+from core.model.generated import reference_kernels  # noqa: E402
 from core.resample import resample  # noqa: E402
 from core.separator import Separator  # noqa: E402
 
@@ -110,7 +112,8 @@ def instrumented(timers: Timers) -> Any:
 
 
 def naive(model: MetaTasNet, x: np.ndarray) -> np.ndarray:
-    """No baking, left and right one after the other, one forward over the whole excerpt."""
+    """No baking, left and right one after the other, one forward over the whole excerpt,
+    plain PyTorch layers (``reference_kernels``: no inference-only kernels)."""
     model.bake(False)
     try:
         scale = float(x.std())
@@ -123,7 +126,7 @@ def naive(model: MetaTasNet, x: np.ndarray) -> np.ndarray:
                 y = resample(xc, RATE, r)
                 n = t8 * r // 8000
                 mixes.append(torch.from_numpy(np.pad(y, ((0, 0), (0, n - y.shape[-1])))[None]))
-            with torch.inference_mode():
+            with torch.inference_mode(), reference_kernels():
                 est = model(mixes, last_only=True)[-1][0, :, 0].numpy()
             outs.append(resample(est, model.config.output_rate, RATE)[:, : x.shape[1]] * scale)
         return np.stack(outs, axis=1)

@@ -15,6 +15,8 @@ any of them changes (optimiser step, ``load_state_dict``) or gradients are neede
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -23,6 +25,42 @@ from torch import nn
 
 GROUPS_PER_STEM = 8
 NORM_EPS = 1e-8
+
+_fast_kernels = True
+
+
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether inference-only kernels may be used for ``x``.
+
+    They are used when gradients are off (``torch.no_grad`` / ``inference_mode``) and
+    :func:`reference_kernels` is not active. They compute the same function with fewer passes
+    over memory (in-place activations, fused residual/skip accumulation, matmul transposed
+    convolutions); results agree with the reference kernels to float rounding (tested).
+    """
+    return _fast_kernels and not (torch.is_grad_enabled() and x.requires_grad)
+
+
+@contextlib.contextmanager
+def reference_kernels() -> Iterator[None]:
+    """Run the model with its plain PyTorch layers only (benchmarks' naive path, tests).
+
+    Process-wide while active: PyTorch's grouped/depthwise/transposed convolutions and
+    out-of-place activations, exactly as in training.
+    """
+    global _fast_kernels
+    previous, _fast_kernels = _fast_kernels, False
+    try:
+        yield
+    finally:
+        _fast_kernels = previous
+
+
+def prelu(x: torch.Tensor, prelu_module: nn.PReLU) -> torch.Tensor:
+    """PReLU; in place on CPU inference (a single-slope PReLU is a leaky ReLU)."""
+    w = prelu_module.weight
+    if x.device.type == "cpu" and w.numel() == 1 and fast_path(x):
+        return F.leaky_relu_(x, float(w))
+    return prelu_module(x)
 
 
 def grouped_conv1d(
@@ -43,9 +81,9 @@ def grouped_conv1d(
         dilation: dilation.
     """
     out_total, in_per_group, k = weight.shape
-    if in_per_group == 1 and out_total == groups == x.shape[1] and not x.requires_grad:
+    if in_per_group == 1 and out_total == groups == x.shape[1] and fast_path(x):
         return _depthwise(x, weight, bias, padding, dilation)
-    if k != 1 or in_per_group == 1 or padding:
+    if k != 1 or in_per_group == 1 or padding or not _fast_kernels:
         return F.conv1d(x, weight, bias, padding=padding, dilation=dilation, groups=groups)
     b, _, t = x.shape
     w = weight.view(groups, out_total // groups, in_per_group)
@@ -142,6 +180,13 @@ class GeneratedConv1d(nn.Module):
 
         return self.baked.get([embedding, *self.parameters()], make)
 
+    def weights(
+        self, embedding: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Kernel ``(stems*out, in/groups, k)`` and bias (or ``None``) for all instruments."""
+        assert embedding is not None
+        return self.generate(embedding)
+
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``."""
         w, b = self.generate(embedding)
@@ -175,6 +220,12 @@ class GeneratedGroupNorm(nn.Module):
 
         return self.baked.get([embedding, *self.parameters()], make)
 
+    def scale_shift(self, embedding: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel scale and shift, ``(stems*channels,)`` each."""
+        assert embedding is not None
+        scale, shift = self.generate(embedding)
+        return scale.reshape(-1), shift.reshape(-1)
+
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Normalise ``(batch, stems*channels, time)`` over each group's channels and time."""
         scale, shift = self.generate(embedding)
@@ -196,6 +247,12 @@ class IndependentConv1d(nn.Module):
             dilation=dilation, groups=stems * groups, bias=bias,
         )
 
+    def weights(
+        self, embedding: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Kernel ``(stems*out, in/groups, k)`` and bias (or ``None``); embedding unused."""
+        return self.conv.weight, self.conv.bias
+
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``; embedding unused."""
         c = self.conv
@@ -208,6 +265,12 @@ class IndependentGroupNorm(nn.Module):
     def __init__(self, channels: int, E_1: int = 0, E_2: int = 0, stems: int = 4) -> None:
         super().__init__()
         self.group_norm = nn.GroupNorm(GROUPS_PER_STEM * stems, stems * channels, eps=NORM_EPS)
+
+    def scale_shift(
+        self, embedding: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel scale and shift, ``(stems*channels,)`` each; embedding unused."""
+        return self.group_norm.weight, self.group_norm.bias
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """Normalise ``(batch, stems*channels, time)``; embedding unused."""

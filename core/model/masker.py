@@ -10,11 +10,29 @@ import torch
 from torch import nn
 
 from core.model.generated import (
+    GROUPS_PER_STEM,
+    NORM_EPS,
     GeneratedConv1d,
     GeneratedGroupNorm,
     IndependentConv1d,
     IndependentGroupNorm,
+    fast_path,
+    prelu,
 )
+
+
+def _per_stem(weight: torch.Tensor, stems: int, batch: int) -> torch.Tensor:
+    """A grouped 1x1 kernel ``(stems*out, in, 1)`` as ``(batch*stems, out, in)`` for ``bmm``."""
+    w = weight.view(stems, weight.shape[0] // stems, weight.shape[1])
+    if batch == 1:
+        return w
+    return w.unsqueeze(0).expand(batch, *w.shape).reshape(batch * stems, *w.shape[1:])
+
+
+def _add_bias(y: torch.Tensor, bias: torch.Tensor | None, stems: int) -> None:
+    """Add a per-stem bias ``(stems*channels,)`` in place to ``y (batch*stems, channels, t)``."""
+    if bias is not None:
+        y.view(-1, stems, y.shape[1], y.shape[2]).add_(bias.view(1, stems, -1, 1).to(y.dtype))
 
 
 class _Layers:
@@ -66,6 +84,46 @@ class TCNBlock(nn.Module):
         y = self.norm_2(self.prelu_2(self.dconv1d(y, emb)), emb)
         return x + self.res_out(y, emb), self.skip_out(y, emb)
 
+    def accumulate(self, x: torch.Tensor, skips: torch.Tensor | None, emb: torch.Tensor | None,
+                   stems: int, last: bool) -> torch.Tensor:
+        """Inference form of :meth:`forward` that updates its inputs in place.
+
+        The residual and skip outputs are accumulated into ``x`` and ``skips`` by the matmul
+        itself (``baddbmm``), so no intermediate outputs or sums are allocated; the last block's
+        residual output, which nothing reads, is not computed.
+
+        Args:
+            x: block input ``(batch*stems, B, frames)``; becomes the residual output.
+            skips: running skip sum of the same shape, or ``None`` for the first block.
+            emb: instrument embedding or ``None`` (independent layers).
+            stems: number of instruments.
+            last: this is the network's last block.
+
+        Returns:
+            the updated (or, for the first block, new) skip sum.
+        """
+        bs, _, t = x.shape
+        batch = bs // stems
+        w, b = self.conv1d.weights(emb)
+        y = torch.bmm(_per_stem(w.to(x.dtype), stems, batch), x)
+        _add_bias(y, b, stems)
+        y = y.view(batch, -1, t)
+        y = self.norm_1(prelu(y, self.prelu_1), emb)
+        y = self.norm_2(prelu(self.dconv1d(y, emb), self.prelu_2), emb)
+        y = y.view(bs, -1, t)
+        w, b = self.skip_out.weights(emb)
+        w = _per_stem(w.to(x.dtype), stems, batch)
+        if skips is None:
+            skips = torch.bmm(w, y)
+        else:
+            skips.baddbmm_(w, y)
+        _add_bias(skips, b, stems)
+        if not last:
+            w, b = self.res_out.weights(emb)
+            x.baddbmm_(_per_stem(w.to(x.dtype), stems, batch), y)
+            _add_bias(x, b, stems)
+        return skips
+
 
 class Masker(nn.Module):
     """Estimates one softmax mask per instrument over the stage's latent.
@@ -115,6 +173,8 @@ class Masker(nn.Module):
         """
         b, s, c, t = x.shape
         x = x.reshape(b, s * c, t)
+        if fast_path(x):
+            return self._forward_inference(x, emb, b, s, t)
         x = self.norm_1(self.prelu_1(x), emb)
         x = self.norm_2(self.prelu_2(self.in_conv(x, emb)), emb)
         skips = torch.zeros((), dtype=x.dtype, device=x.device)
@@ -123,4 +183,76 @@ class Masker(nn.Module):
             skips = skips + skip
         x = self.norm_3(self.prelu_3(skips), emb)
         x = self.norm_4(self.prelu_4(self.mask_output(x, emb)), emb)
+        return torch.softmax(x.view(b, s, self.N, t), dim=1)
+
+    def masks_for(self, latent: torch.Tensor, previous: torch.Tensor | None,
+                  emb: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`forward` on ``cat([latent] * stems, previous)`` without building that input.
+
+        Inference only (no autograd). The masking input repeats the stage's latent for every
+        instrument; its PReLU is computed once, and the first group norm is folded into the
+        first convolution: the group statistics are combined from per-channel statistics and
+        turned into a per-window rescaling of the convolution's columns plus a bias, so the
+        ``stems * in_channels`` input is never materialised.
+
+        Args:
+            latent: ``(batch, N, frames)``.
+            previous: previous stage's masked latents ``(batch, stems, N_prev, frames)`` or
+                ``None``.
+            emb: instrument embedding or ``None`` (independent layers).
+
+        Returns:
+            ``(batch, stems, N, frames)`` masks.
+        """
+        b, n, t = latent.shape
+        s = self.stems
+        lat = prelu(latent.clone(), self.prelu_1)
+        var_l, mean_l = torch.var_mean(lat, dim=-1, correction=0)  # (b, n)
+        var_c = var_l.unsqueeze(1).expand(b, s, n)
+        mean_c = mean_l.unsqueeze(1).expand(b, s, n)
+        prev = None
+        if previous is not None:
+            prev = prelu(previous.clone(), self.prelu_1)
+            var_p, mean_p = torch.var_mean(prev, dim=-1, correction=0)  # (b, s, n_prev)
+            var_c, mean_c = torch.cat([var_c, var_p], dim=2), torch.cat([mean_c, mean_p], dim=2)
+        c = var_c.shape[2]
+        # Group statistics from channel statistics (equal frame counts): exact, no cancellation.
+        g_mean_c = mean_c.view(b, s, GROUPS_PER_STEM, -1)
+        g_mean = g_mean_c.mean(-1, keepdim=True)
+        g_var = (var_c.view(b, s, GROUPS_PER_STEM, -1) + (g_mean_c - g_mean).square()).mean(
+            -1, keepdim=True)
+        per_group = c // GROUPS_PER_STEM
+        inv = torch.rsqrt(g_var + NORM_EPS).expand(-1, -1, -1, per_group).reshape(b, s, c)
+        g_mean = g_mean.expand(-1, -1, -1, per_group).reshape(b, s, c)
+        scale, shift = self.norm_1.scale_shift(emb)
+        col = scale.view(1, s, c).to(inv.dtype) * inv  # norm(x)_c = col_c * x_c + off_c
+        off = shift.view(1, s, c).to(inv.dtype) - col * g_mean
+        w, _ = self.in_conv.weights(emb)
+        w = w.view(1, s, -1, c).to(latent.dtype)  # (1, stems, B, C)
+        bias = torch.matmul(w, off.unsqueeze(-1))  # (b, stems, B, 1)
+        w = w * col.unsqueeze(2)  # (b, stems, B, C)
+        x = torch.matmul(w[..., :n].reshape(b, -1, n), lat)  # (b, stems*B, frames)
+        x = x.view(b * s, -1, t)
+        if prev is not None:
+            x.baddbmm_(w[..., n:].reshape(b * s, -1, c - n), prev.view(b * s, c - n, t))
+        x.add_(bias.view(b * s, -1, 1))
+        x = self.norm_2(prelu(x.view(b, -1, t), self.prelu_2), emb)
+        return self._run_tcn(x.view(b * s, -1, t), emb, b, s, t)
+
+    def _forward_inference(self, x: torch.Tensor, emb: torch.Tensor | None, b: int, s: int,
+                           t: int) -> torch.Tensor:
+        """:meth:`forward` without autograd: in-place activations, accumulating TCN blocks."""
+        x = self.norm_1(prelu(x, self.prelu_1), emb)
+        x = self.norm_2(prelu(self.in_conv(x, emb), self.prelu_2), emb)
+        return self._run_tcn(x.view(b * s, -1, t), emb, b, s, t)
+
+    def _run_tcn(self, x: torch.Tensor, emb: torch.Tensor | None, b: int, s: int,
+                 t: int) -> torch.Tensor:
+        """TCN blocks and mask head on ``(batch*stems, B, frames)`` (inference)."""
+        skips = None
+        for i, block in enumerate(self.tcn):
+            skips = block.accumulate(x, skips, emb, s, last=i == len(self.tcn) - 1)
+        assert skips is not None
+        x = self.norm_3(prelu(skips.view(b, -1, t), self.prelu_3), emb)
+        x = self.norm_4(prelu(self.mask_output(x, emb), self.prelu_4), emb)
         return torch.softmax(x.view(b, s, self.N, t), dim=1)

@@ -9,6 +9,7 @@ from torch import nn
 from core.config import ModelConfig
 from core.model.decoder import Decoder, decode_stems
 from core.model.encoder import Encoder
+from core.model.generated import fast_path
 from core.model.masker import Masker
 
 
@@ -57,6 +58,9 @@ class Stage(nn.Module):
         Returns:
             ``(batch, stems, N_s, frames)``.
         """
+        if fast_path(latent) and (previous is None or fast_path(previous)):
+            masks = self.mask.masks_for(latent, previous, self.embedding)
+            return masks.mul_(latent.unsqueeze(1))
         b, n, t = latent.shape
         stems = self.mask.stems
         x = latent.unsqueeze(1).expand(b, stems, n, t)

@@ -130,3 +130,36 @@ def test_forward_shapes_and_training_graph() -> None:
     assert emb.grad is not None and emb.grad.abs().sum() > 0
     # The first stages receive gradient through the hidden hand-over.
     assert model.stages[0].mask.prelu_1.weight.grad is not None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"filters": 2, "residual_bias": True, "H": 16, "layers": 3},
+     {"independent_params": True, "stack": 2}, {"filters": 1, "L": 40}],
+    ids=["generated", "bias-2-filters", "independent", "long-kernel"],
+)
+def test_inference_kernels_match_reference_layers(overrides: dict) -> None:
+    """The no-grad kernels (in-place activations, accumulating TCN blocks, matmul decoder)
+    compute the training layers' function: every stage's output, batch 1 and 2."""
+    from core.model.generated import reference_kernels
+
+    torch.manual_seed(0)
+    cfg = {"N": 16, "B": 8, "H": 8, "layers": 2, "stack": 1, "num_mels": 8, **overrides}
+    model = MetaTasNet(ModelConfig(**cfg)).eval().bake()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for batch in (1, 2):
+            mixes = [torch.randn(batch, 1, 1200 * m) for m in (1, 2, 4)]
+            fast = model(mixes)
+            last = model(mixes, last_only=True)[0]
+            with reference_kernels():
+                ref = model(mixes)
+            for f, r in zip(fast, ref):
+                assert f.shape == r.shape
+                assert (f - r).abs().max() <= 1e-5 * r.abs().max()
+            assert torch.equal(last, fast[-1])
+    # With gradients on, the model never takes the in-place paths.
+    out = model(mixes)[-1]
+    out.sum().backward()
+    assert model.stages[-1].decoder.filters[0].weight.grad is not None
