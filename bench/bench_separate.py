@@ -134,9 +134,34 @@ def naive(model: MetaTasNet, x: np.ndarray) -> np.ndarray:
         model.bake(True)
 
 
+def machine_floor(model: MetaTasNet) -> tuple[float, float, float]:
+    """This CPU's fp32 matmul rate and the model's cost: (GFLOP/s, GFLOP per mono second,
+    the stereo real-time factor the network could reach if it ran entirely at that rate)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    a = torch.randn(2048, 2048)
+    a @ a
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    peak = 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+    mixes = [torch.zeros(1, 1, r) for r in model.config.sample_rates]  # one second
+    counter = FlopCounterMode(display=False)
+    # Reference kernels: the counter has no formula for the in-place baddbmm_ of the fast path.
+    # (Its module hooks do not work in inference_mode, hence no_grad.)
+    with torch.no_grad(), reference_kernels(), counter:
+        model(mixes, last_only=True)
+    per_s = counter.get_total_flops() / 1e9
+    return peak, per_s, 2 * per_s / peak
+
+
 def main_speed(a: argparse.Namespace) -> None:
     print(f"torch threads: {torch.get_num_threads()}; full-size default config, random weights")
     model = random_full_model(0)
+    peak, per_s, floor = machine_floor(model)
+    print(f"fp32 matmul {peak:.0f} GFLOP/s on this machine; the network costs {per_s:.1f} GFLOP "
+          f"per second of mono audio, so stereo cannot go below RTF {floor:.2f} in fp32 "
+          "(every FLOP at matmul speed, no overlap, no other work)")
     with tempfile.TemporaryDirectory() as tmp:
         src = write_song(Path(tmp) / "song.wav", a.seconds)
         base_rss = peak_rss_mb()
@@ -152,6 +177,14 @@ def main_speed(a: argparse.Namespace) -> None:
                   f"{sep.segment_s:g} s, overlap {sep.overlap:g}")
             print(f"  wall {wall:.1f} s   RTF {wall / a.seconds:.3f}   peak RSS "
                   f"{peak_rss_mb():.0f} MB (before separating: {base_rss:.0f} MB)")
+            cfg = model.config
+            plan = core.apply.plan_windows(int(a.seconds * RATE), RATE, cfg.sampling_rate, cfg.W,
+                                           sep.segment_s, sep.overlap)
+            computed = sum(w.frames for w in plan) / RATE
+            rate = 2 * per_s * computed / timers.t.get("network", wall)
+            print(f"  network throughput {rate:.0f} GFLOP/s ({100 * rate / peak:.0f} % of the "
+                  f"matmul rate; {len(plan)} windows compute x{computed / a.seconds:.2f} the "
+                  "audio)")
             other = wall - sum(timers.t.values())
             split = ", ".join(f"{k} {v:.1f} s ({100 * v / wall:.0f} %)"
                               for k, v in sorted(timers.t.items()))
