@@ -32,12 +32,14 @@ _fast_kernels = True
 def fast_path(x: torch.Tensor) -> bool:
     """Whether inference-only kernels may be used for ``x``.
 
-    They are used when gradients are off (``torch.no_grad`` / ``inference_mode``) and
-    :func:`reference_kernels` is not active. They compute the same function with fewer passes
+    They are used when gradients are off (``torch.no_grad`` / ``inference_mode``), autocast is
+    off (its casts do not apply to in-place operations) and :func:`reference_kernels` is not
+    active. They compute the same function with fewer passes
     over memory (in-place activations, fused residual/skip accumulation, matmul transposed
     convolutions); results agree with the reference kernels to float rounding (tested).
     """
-    return _fast_kernels and not (torch.is_grad_enabled() and x.requires_grad)
+    return (_fast_kernels and not (torch.is_grad_enabled() and x.requires_grad)
+            and not torch.is_autocast_enabled(x.device.type))
 
 
 @contextlib.contextmanager

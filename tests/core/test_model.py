@@ -159,6 +159,11 @@ def test_inference_kernels_match_reference_layers(overrides: dict) -> None:
                 assert f.shape == r.shape
                 assert (f - r).abs().max() <= 1e-5 * r.abs().max()
             assert torch.equal(last, fast[-1])
+        # Autocast (bf16 on the CPU here, as on CUDA) runs the reference layers: in-place
+        # accumulation would mix dtypes.
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(mixes, last_only=True)[0]
+        assert low.shape == ref[-1].shape and torch.isfinite(low).all()
     # With gradients on, the model never takes the in-place paths.
     out = model(mixes)[-1]
     out.sum().backward()
