@@ -415,6 +415,9 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
         scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
         step, best = int(state["step"]), float(state["best"])
+        if step >= cfg.steps:
+            raise DataError(f"the run in {out} has already done {step} steps; pass --steps "
+                            f"larger than {step} to continue it")
     else:
         torch.manual_seed(cfg.seed + 1000 * d.rank)
 

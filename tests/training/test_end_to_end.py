@@ -43,6 +43,9 @@ def test_prepare_train_resume_evaluate_separate(tmp_path: Path, song_folder: Pat
     # a second start without --resume is refused with a clear message
     assert main([*common, "--out", str(part), "--steps", "6"]) == 1
     assert "--resume" in capsys.readouterr().err
+    # resuming a run that already reached --steps says so instead of "training" 0 steps
+    assert main([*common, "--out", str(part), "--steps", "3", "--resume"]) == 1
+    assert "already done 3 steps" in capsys.readouterr().err
     assert main([*common, "--out", str(part), "--steps", "6", "--resume"]) == 0
 
     # Ctrl-C in the middle of a long run: it stops after the current step and saves. (This run
