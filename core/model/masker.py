@@ -227,14 +227,16 @@ class Masker(nn.Module):
         scale, shift = self.norm_1.scale_shift(emb)
         col = scale.view(1, s, c).to(inv.dtype) * inv  # norm(x)_c = col_c * x_c + off_c
         off = shift.view(1, s, c).to(inv.dtype) - col * g_mean
-        w, _ = self.in_conv.weights(emb)
+        w, conv_bias = self.in_conv.weights(emb)
         w = w.view(1, s, -1, c).to(latent.dtype)  # (1, stems, B, C)
         bias = torch.matmul(w, off.unsqueeze(-1))  # (b, stems, B, 1)
+        if conv_bias is not None:
+            bias = bias + conv_bias.view(1, s, -1, 1).to(bias.dtype)
         w = w * col.unsqueeze(2)  # (b, stems, B, C)
         x = torch.matmul(w[..., :n].reshape(b, -1, n), lat)  # (b, stems*B, frames)
         x = x.view(b * s, -1, t)
         if prev is not None:
-            x.baddbmm_(w[..., n:].reshape(b * s, -1, c - n), prev.view(b * s, c - n, t))
+            x.baddbmm_(w[..., n:].reshape(b * s, -1, c - n), prev.reshape(b * s, c - n, t))
         x.add_(bias.view(b * s, -1, 1))
         x = self.norm_2(prelu(x.view(b, -1, t), self.prelu_2), emb)
         return self._run_tcn(x.view(b * s, -1, t), emb, b, s, t)
