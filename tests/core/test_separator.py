@@ -98,7 +98,7 @@ def test_lsq_gains_fit_the_mix_better(sep, tmp_path):
 def test_segmented_vs_one_forward_on_60_s(tiny_checkpoint):
     """Segmented (12-s windows, 10 % overlap) vs one forward over the whole 60-s input.
 
-    Measured: 22.8 dB SDR with the tiny fixture model (see docs/engine.md).
+    Measured: 18.3 dB SDR with the tiny fixture model (see docs/engine.md).
     """
     model = load_model(tiny_checkpoint)
     x = song(1, 16000, 60.0, seed=3)
