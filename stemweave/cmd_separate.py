@@ -14,15 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-STEM_NAMES = ("drums", "bass", "other", "vocals")
+from core.config import STEMS
 
 
 def _stems(value: str) -> list[str]:
     names = [s.strip().lower() for s in value.split(",") if s.strip()]
-    bad = [s for s in names if s not in STEM_NAMES]
+    bad = [s for s in names if s not in STEMS]
     if bad or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown stem(s) {', '.join(bad) or '(none)'}; choose from {','.join(STEM_NAMES)}")
+            f"unknown stem(s) {', '.join(bad) or '(none)'}; choose from {','.join(STEMS)}")
     return list(dict.fromkeys(names))
 
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-STEM_NAMES = ("drums", "bass", "other", "vocals")
+from core.config import STEMS
 
 
 def add_parser(sub: Any) -> None:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         mix, stems, plan = render_demo(args.seed, args.seconds, rate)
         _write_audio(Path(args.demo), mix, rate)
         if args.stems_dir:
-            for name, stem in zip(STEM_NAMES, stems):
+            for name, stem in zip(STEMS, stems):
                 _write_audio(Path(args.stems_dir) / f"{name}.flac", stem, rate)
         print(f"wrote {args.demo}: {args.seconds:g} s at {rate} Hz, tempo {plan.tempo:.0f} BPM, "
               f"{plan.mode}, other: {', '.join(p.instrument for p in plan.other_parts)}")

@@ -16,7 +16,6 @@ from core.model.generated import (
     GeneratedGroupNorm,
     IndependentConv1d,
     IndependentGroupNorm,
-    fast_path,
     prelu,
 )
 
@@ -173,8 +172,6 @@ class Masker(nn.Module):
         """
         b, s, c, t = x.shape
         x = x.reshape(b, s * c, t)
-        if fast_path(x):
-            return self._forward_inference(x, emb, b, s, t)
         x = self.norm_1(self.prelu_1(x), emb)
         x = self.norm_2(self.prelu_2(self.in_conv(x, emb)), emb)
         skips = torch.zeros((), dtype=x.dtype, device=x.device)
@@ -238,19 +235,7 @@ class Masker(nn.Module):
         if prev is not None:
             x.baddbmm_(w[..., n:].reshape(b * s, -1, c - n), prev.reshape(b * s, c - n, t))
         x.add_(bias.view(b * s, -1, 1))
-        x = self.norm_2(prelu(x.view(b, -1, t), self.prelu_2), emb)
-        return self._run_tcn(x.view(b * s, -1, t), emb, b, s, t)
-
-    def _forward_inference(self, x: torch.Tensor, emb: torch.Tensor | None, b: int, s: int,
-                           t: int) -> torch.Tensor:
-        """:meth:`forward` without autograd: in-place activations, accumulating TCN blocks."""
-        x = self.norm_1(prelu(x, self.prelu_1), emb)
-        x = self.norm_2(prelu(self.in_conv(x, emb), self.prelu_2), emb)
-        return self._run_tcn(x.view(b * s, -1, t), emb, b, s, t)
-
-    def _run_tcn(self, x: torch.Tensor, emb: torch.Tensor | None, b: int, s: int,
-                 t: int) -> torch.Tensor:
-        """TCN blocks and mask head on ``(batch*stems, B, frames)`` (inference)."""
+        x = self.norm_2(prelu(x.view(b, -1, t), self.prelu_2), emb).view(b * s, -1, t)
         skips = None
         for i, block in enumerate(self.tcn):
             skips = block.accumulate(x, skips, emb, s, last=i == len(self.tcn) - 1)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from core.config import STEMS
 from training import prepared
 from training.synth import generate_dataset, render_song, song_rng
-from training.synth.compose import STEM_NAMES, plan_song
+from training.synth.compose import plan_song
 from training.synth.dsp import karplus_strong, midi_to_hz
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,7 @@ def test_stems_play_exactly_where_sections_say(index: int) -> None:
     seconds = 14.0
     stems, plan = render_song(song_rng(2, index), seconds, SR)
     checked_on = checked_off = 0
-    for k, name in enumerate(STEM_NAMES):
+    for k, name in enumerate(STEMS):
         stem = stems[k]
         level = _rms(stem)
         for s in plan.sections:
@@ -159,7 +160,7 @@ def test_cli_demo_writes_flac_and_stems(tmp_path: Path, capsys: pytest.CaptureFi
     assert (info.samplerate, info.channels, info.format) == (44100, 2, "FLAC")
     assert abs(info.frames - 2 * 44100) <= 1
     mix, _ = sf.read(str(out))
-    parts = sum(sf.read(str(tmp_path / "stems" / f"{n}.flac"))[0] for n in STEM_NAMES)
+    parts = sum(sf.read(str(tmp_path / "stems" / f"{n}.flac"))[0] for n in STEMS)
     assert np.abs(mix - parts).max() < 3e-3  # 16-bit rounding only
 
 

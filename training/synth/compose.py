@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.config import STEMS
+
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
 DORIAN = (0, 2, 3, 5, 7, 9, 10)
@@ -28,7 +30,6 @@ PROGRESSIONS_MINOR = (
 )
 
 SECTION_KINDS = ("intro", "verse", "prechorus", "chorus", "bridge", "breakdown", "outro")
-STEM_NAMES = ("drums", "bass", "other", "vocals")
 
 #: instruments the "other" stem draws from, and their roles.
 CHORD_INSTRUMENTS = ("piano", "epiano", "guitar", "strings", "pad", "organ", "brass")
@@ -162,7 +163,7 @@ def _activity(kind: str, rng: np.random.Generator, stem_present: dict[str, bool]
         "bridge": (0.6, 0.7, 0.9, 0.7), "breakdown": (0.3, 0.4, 0.8, 0.5),
         "outro": (0.6, 0.6, 0.9, 0.3),
     }[kind]
-    act = {n: bool(rng.random() < q) and stem_present[n] for n, q in zip(STEM_NAMES, p)}
+    act = {n: bool(rng.random() < q) and stem_present[n] for n, q in zip(STEMS, p)}
     if not any(act.values()):
         act["other" if stem_present["other"] else "drums"] = True
     return act
@@ -179,7 +180,7 @@ def plan_song(rng: np.random.Generator, seconds: float) -> SongPlan:
     bar = 4 * beat
     bars = int(np.ceil(seconds / bar)) + 1
     # some songs lack a stem altogether (the model must learn silence too)
-    present = {n: True for n in STEM_NAMES}
+    present = {n: True for n in STEMS}
     r = rng.random()
     if r < 0.08:
         present["vocals"] = False
