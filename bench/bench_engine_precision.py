@@ -29,7 +29,7 @@ from core import load_model  # noqa: E402
 from core.resample import resample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT.parent / "shared" / "fixtures" / "metatasnet" / "tiny_checkpoint.pt"
+TINY = ROOT / "tests" / "fixtures" / "metatasnet" / "tiny_checkpoint.pt"
 
 
 def mixes_for(model, seconds: float) -> list[np.ndarray]:  # noqa: ANN001

@@ -37,7 +37,7 @@ from core.resources import builtin_model_path  # noqa: E402
 from core.separator import Separator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT.parent / "shared" / "fixtures" / "metatasnet" / "tiny_checkpoint.pt"
+TINY = ROOT / "tests" / "fixtures" / "metatasnet" / "tiny_checkpoint.pt"
 GRID = [(4.0, 0.1), (8.0, 0.1), (12.0, 0.1), (12.0, 0.25), (16.0, 0.1), (20.0, 0.1)]
 
 

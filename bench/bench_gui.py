@@ -25,7 +25,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-TINY = ROOT.parent / "shared" / "fixtures" / "metatasnet" / "tiny_checkpoint.pt"
+TINY = ROOT / "tests" / "fixtures" / "metatasnet" / "tiny_checkpoint.pt"
 
 
 def write_song(path: Path, seconds: float, sr: int = 44100) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "metatasnet"
+FIXTURES = ROOT / "tests" / "fixtures" / "metatasnet"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The authors' golden fixtures (../shared/fixtures/metatasnet)."""
+    """The authors' golden fixtures (tests/fixtures/metatasnet, see its README)."""
     if not FIXTURES.is_dir():
         pytest.fail(f"golden fixtures missing at {FIXTURES}")
     return FIXTURES
