@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
 
     Args:
         settings: persistent settings (tests pass an INI-backed one).
-        model_store: a :class:`core.models.ModelStore`; the user's default when ``None``.
+        model_store: a :class:`core.model_store.ModelStore`; the user's default when ``None``.
         cache: the stem cache; the user's cache folder when ``None``.
         audio_device: PortAudio output device for playback (``None``: the default).
 
@@ -338,7 +338,7 @@ class MainWindow(QMainWindow):
     def model_store(self) -> Any:
         """The model store (created on first use)."""
         if self._store is None:
-            from core.models import ModelStore
+            from core.model_store import ModelStore
 
             self._store = ModelStore()
         return self._store
@@ -349,9 +349,11 @@ class MainWindow(QMainWindow):
         Raises:
             ModelNotFoundError: nothing usable (the message says to pick one in Settings).
         """
+        from core.model_store import resolve_model
+
         value = self.settings.model or None
         try:
-            return Path(self.model_store.resolve(value))
+            return resolve_model(value, self.model_store)
         except ModelNotFoundError as exc:
             if value is None:
                 raise ModelNotFoundError(NO_MODEL_MESSAGE) from exc

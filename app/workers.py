@@ -411,7 +411,7 @@ class ExportWorker(Worker):
 
 
 class DownloadWorker(Worker):
-    """Download a catalogue model through :class:`core.models.ModelStore`."""
+    """Download a catalogue model through :class:`core.model_store.ModelStore`."""
 
     def __init__(self, store: Any, name: str) -> None:
         super().__init__()

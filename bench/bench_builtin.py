@@ -104,10 +104,10 @@ def sdr_report(data: str, split: str, model: str | None, out: str, max_s: float 
     rate = RATES[-1]
     separator = None
     if model is not None:
+        from core.model_store import resolve_model
         from core.separator import Separator
-        from training.train import resolve_init
 
-        model = str(resolve_init(model))
+        model = str(resolve_model(model))
         separator = Separator(model, device="cpu")
     results: dict[str, dict] = {"IRM oracle": {}, "model": {}}
     skipped = []

@@ -81,7 +81,7 @@ def main() -> int:
     from app.settings import Settings
     from app.stem_cache import StemCache
     from app.workers import warm_up
-    from core.models import ModelStore
+    from core.model_store import ModelStore
 
     app = make_app()
     warm_up().join()  # the app imports the engine in the background at startup

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``stemweave models ACTION``; returns the exit status."""
     from pathlib import Path
 
-    from core.models import ModelStore
+    from core.model_store import ModelStore
 
     store = ModelStore(Path(args.models_dir) if args.models_dir else None)
     if args.action == "list":

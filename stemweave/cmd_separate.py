@@ -78,36 +78,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def resolve_model(value: str | None) -> Path:
-    """The weights file for ``--model``: an existing file, an installed model name, or the
-    built-in model.
-
-    Raises:
-        ModelNotFoundError: nothing matches.
-    """
-    from core.errors import ModelNotFoundError
-
-    if value:
-        p = Path(value).expanduser()
-        if p.is_file():
-            return p
-        try:
-            from core.models import ModelStore  # written separately; may not exist yet
-        except ImportError:
-            raise ModelNotFoundError(f"Model file not found: {value}") from None
-        return Path(ModelStore().resolve(value))
-    try:
-        from core.resources import builtin_model_path
-    except ImportError:  # pragma: no cover - resources is part of core
-        builtin_model_path = None
-    if builtin_model_path is not None:
-        p = builtin_model_path()
-        if p.is_file():
-            return p
-    raise ModelNotFoundError("No built-in model is installed yet: --model PATH is required "
-                             "(a .safetensors or the authors' .pt weights file)")
-
-
 def _progress_bar(label: str) -> tuple[Any, Any]:
     """A tqdm bar on a terminal (None otherwise) and the progress callback feeding it."""
     if not sys.stderr.isatty():
@@ -131,11 +101,14 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from core.errors import StemweaveError
+    from core.model_store import resolve_model
     from core.separator import Separator
 
     log = logging.getLogger("stemweave.separate")
     out_root = Path(args.output).expanduser()
-    sep = Separator(resolve_model(args.model), args.device, segment_s=args.segment,
+    model = resolve_model(args.model)
+    log.info("model: %s", model)
+    sep = Separator(model, args.device, segment_s=args.segment,
                     overlap=args.overlap, threads=args.threads, precision=args.precision)
     failures = 0
     for item in args.inputs:

@@ -62,6 +62,7 @@ def test_32f_flac_is_refused_with_one_line(tmp_path, tiny_checkpoint, capsys):
 
 def test_model_is_required_until_builtin_ships(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(core.resources, "builtin_model_path", lambda: tmp_path / "none.st")
+    monkeypatch.setenv("STEMWEAVE_MODELS_DIR", str(tmp_path / "models"))  # no installed model
     a = _song(tmp_path / "s.wav")
     assert main(["separate", str(a), "-o", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err

@@ -163,7 +163,8 @@ def evaluate(
     """Separate and score every song; write ``scores.json`` and ``scores.csv`` into ``out``.
 
     Args:
-        model: weights file or ``builtin``.
+        model: weights file or model name (``builtin``, catalogue, installed; see
+            :func:`core.model_store.resolve_model`).
         data: prepared dataset folder or MUSDB18 root.
         out: output folder.
         split: split of a prepared dataset.
@@ -178,10 +179,10 @@ def evaluate(
     Returns:
         the scores.
     """
+    from core.model_store import resolve_model
     from core.separator import Separator
-    from training.train import resolve_init
 
-    path = resolve_init(model)
+    path = resolve_model(model)
     separator = Separator(str(path), device=device, segment_s=segment_s, threads=threads)
     data = Path(data)
     songs = list(_songs(data, split, max_s))[: max_songs if max_songs else None]

@@ -41,10 +41,11 @@ from torch.utils.data import DataLoader
 
 from core.checkpoint import load_model, save_model
 from core.config import STEMS
-from core.errors import DataError, ModelNotFoundError, StemweaveError
+from core.errors import DataError, StemweaveError
 from core.fileio import atomic_path
 from core.model import MetaTasNet
-from core.resources import builtin_model_path
+from core.model_store import resolve_model
+from core.separator import Separator
 from training.config import TrainConfig
 from training.data import (
     AugmentConfig,
@@ -122,33 +123,12 @@ def _pick_device(name: str, d: _Dist) -> torch.device:
 # ----------------------------------------------------------------------------- model
 
 
-def resolve_init(name: str) -> Path:
-    """A weights file from a path, an installed model name, or ``builtin``.
-
-    Uses ``core.models.ModelStore`` (installed and catalogue models) when it is available.
-
-    Raises:
-        ModelNotFoundError: nothing matches.
-    """
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    if name == "builtin":
-        path = builtin_model_path()
-        if path.is_file():
-            return path
-        raise ModelNotFoundError(f"the built-in model is not installed ({path})")
-    try:
-        from core.models import ModelStore
-    except ImportError:
-        raise ModelNotFoundError(f"no checkpoint at {path}") from None
-    return Path(ModelStore().resolve(name))
-
-
 def build_model(cfg: TrainConfig) -> tuple[MetaTasNet, bool]:
     """The model to train and whether its spectrogram statistics still need computing."""
     if cfg.init:
-        model = load_model(resolve_init(cfg.init))
+        path = resolve_model(cfg.init)
+        log.info("initial weights: %s", path)
+        model = load_model(path)
         model.bake(False)
         return model.train(), cfg.recompute_stats
     torch.manual_seed(cfg.seed)
@@ -191,49 +171,10 @@ def load_training_state(path: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- validation
 
 
-def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float) -> Any:
-    try:
-        from core.separator import Separator
-    except ImportError:
-        return None
-    # The separator puts its model in inference mode (eval, baked, no grad): give it a copy.
-    frozen = copy.deepcopy(model)
-    try:
-        return Separator(frozen, device=str(device), segment_s=segment_s)
-    except TypeError:
-        log.warning("core.separator.Separator has an unexpected signature; "
-                    "validating with a whole-segment forward")
-        return None
-
-
-@torch.no_grad()
-def _fallback_separate(model: MetaTasNet, mixes: list[np.ndarray], segment_s: float,
-                       device: torch.device) -> np.ndarray:
-    """Last-stage stems of per-rate mono mixtures ``(channels, T_r)`` -> ``(4, channels, T_last)``.
-
-    Non-overlapping segments of ``segment_s`` seconds, each normalised by its own std.
-    """
-    cfg = model.config
-    base = cfg.sampling_rate
-    frames = mixes[0].shape[-1]
-    seg = max(int(segment_s * base) // cfg.W * cfg.W, cfg.W * 64)
-    m_last = 2 ** (len(mixes) - 1)
-    out = np.zeros((4, mixes[0].shape[0], frames * m_last), np.float32)
-    for start in range(0, frames, seg):
-        stop = min(start + seg, frames)
-        n = -(-(stop - start) // cfg.W) * cfg.W
-        pieces = []
-        for i, mix in enumerate(mixes):
-            m = 2**i
-            x = mix[:, m * start : m * stop]
-            x = np.pad(x, ((0, 0), (0, m * n - x.shape[-1])))
-            pieces.append(x)
-        std = float(pieces[0].std()) or 1.0
-        ins = [torch.from_numpy(p / std).float().unsqueeze(1).to(device) for p in pieces]
-        y = model(ins, last_only=True)[-1][:, :, 0].cpu().numpy() * std  # (ch, 4, T)
-        length = m_last * (stop - start)
-        out[:, :, m_last * start : m_last * start + length] = y.transpose(1, 0, 2)[..., :length]
-    return out
+def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float) -> Separator:
+    """The separation engine over a copy of ``model`` (the engine puts its model in inference
+    mode: eval, baked, no grad; the training model must stay as it is)."""
+    return Separator(copy.deepcopy(model), device=str(device), segment_s=segment_s)
 
 
 @torch.no_grad()
@@ -241,7 +182,7 @@ def validate(model: MetaTasNet, data: str | Path, device: torch.device, segment_
              max_songs: int | None = None, max_s: float | None = None) -> dict[str, float] | None:
     """SI-SNR of the last stage on whole validation songs (both channels).
 
-    Separation goes through ``core.separator.Separator`` (segmented inference) when available.
+    Separation goes through ``core.separator.Separator`` (segmented inference), as in use.
 
     Returns:
         ``{"sisnr": mean over stems, "sisnr_<stem>": ...}`` or ``None`` without validation songs.
@@ -255,18 +196,14 @@ def validate(model: MetaTasNet, data: str | Path, device: torch.device, segment_
     rates = RATES[:stages]
     last = rates[-1]
     separator = _make_separator(model, device, segment_s)
-    sums = np.zeros(4)
-    counts = np.zeros(4)
+    stems = separator.stems
+    sums = np.zeros(len(stems))
+    counts = np.zeros(len(stems))
     try:
         for song in songs:
             n8 = song.frames_8k if not max_s else min(song.frames_8k, int(max_s * rates[0]))
             truth = np.array(song.audio(last)[..., : n8 * (last // rates[0])], np.float32)
-            if separator is not None:
-                est = separator.separate(truth.sum(0), last)
-            else:
-                mixes = [np.asarray(song.audio(r)[..., : n8 * (r // rates[0])]).sum(0)
-                         for r in rates]
-                est = _fallback_separate(model, mixes, segment_s, device)
+            est = separator.separate(truth.sum(0), last)
             est = np.asarray(est, np.float32)[..., : truth.shape[-1]]
             t = torch.from_numpy(truth[..., : est.shape[-1]]).permute(1, 0, 2).unsqueeze(2)
             e = torch.from_numpy(est).permute(1, 0, 2).unsqueeze(2)  # (ch, 4, 1, T)
@@ -280,7 +217,7 @@ def validate(model: MetaTasNet, data: str | Path, device: torch.device, segment_
     per = sums / np.maximum(counts, 1)
     valid = counts > 0
     result = {"sisnr": float(per[valid].mean()) if valid.any() else float("nan")}
-    for name, value, ok in zip(STEMS, per, valid):
+    for name, value, ok in zip(stems, per, valid):
         if ok:
             result[f"sisnr_{name}"] = float(value)
     return result
@@ -350,7 +287,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         raise DataError(f"{out} already holds a run; pass --resume to continue it "
                         "or choose another --out")
     if cfg.init and not resume:
-        resolve_init(cfg.init)  # a wrong --init is reported before anything else
+        resolve_model(cfg.init)  # a wrong --init is reported before anything else
     songs = list_songs(cfg.data, "train")
     if not songs:
         raise DataError(f"no prepared training songs in {cfg.data}/train "

@@ -50,7 +50,7 @@ class SettingsDialog(QDialog):
     Args:
         parent: owner window.
         settings: where the values are read from and written to on OK.
-        store: a :class:`core.models.ModelStore` (``None``: the user's default store).
+        store: a :class:`core.model_store.ModelStore` (``None``: the user's default store).
     """
 
     def __init__(self, parent: QWidget | None, settings: Settings, store: Any = None) -> None:
@@ -59,7 +59,7 @@ class SettingsDialog(QDialog):
         self.resize(760, 480)
         self.settings = settings
         if store is None:
-            from core.models import ModelStore
+            from core.model_store import ModelStore
 
             store = ModelStore()
         self.store = store
@@ -162,7 +162,7 @@ class SettingsDialog(QDialog):
         self._selection_changed()
 
     def selected_info(self) -> Any:
-        """The :class:`core.models.ModelInfo` of the selected row, or ``None``."""
+        """The :class:`core.model_store.ModelInfo` of the selected row, or ``None``."""
         items = self.tree.selectedItems()
         return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
 

@@ -105,7 +105,7 @@ def make_window(qtbot, tmp_path: Path, stem_cache_dir: Path, tiny_checkpoint: Pa
     from app.main_window import MainWindow
     from app.settings import Settings
     from app.stem_cache import StemCache
-    from core.models import ModelStore
+    from core.model_store import ModelStore
 
     made = []
 

@@ -253,9 +253,10 @@ def test_cancel_stops_the_separation_and_the_mix_plays_again(
 
 def test_separate_without_any_model_says_to_pick_one_in_settings(
         qtbot, make_window, song_path, monkeypatch, tmp_path) -> None:
-    import core.models
+    import core.model_store
 
-    monkeypatch.setattr(core.models, "builtin_model_path", lambda: tmp_path / "none.safetensors")
+    monkeypatch.setattr(core.model_store, "builtin_model_path",
+                        lambda: tmp_path / "none.safetensors")
     w = make_window(model=None)
     _open(qtbot, w, song_path)
     with qtbot.waitSignal(w.error_shown, timeout=5000) as blocker:

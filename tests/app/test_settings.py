@@ -11,7 +11,7 @@ import pytest
 from app.settings import Settings
 from app.stem_cache import StemCache, cache_key, file_identity, model_identity
 from app.widgets.settings_dialog import SettingsDialog
-from core.models import CatalogueEntry, ModelStore
+from core.model_store import CatalogueEntry, ModelStore
 from tests.core.http_server import ModelServer
 
 

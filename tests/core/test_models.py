@@ -12,7 +12,7 @@ import torch
 from core.checkpoint import read_authors_checkpoint, read_native
 from core.config import ModelConfig
 from core.errors import DownloadError, ModelLoadError, ModelNotFoundError
-from core.models import (
+from core.model_store import (
     AUTHORS_MODEL,
     CatalogueEntry,
     DownloadCancelled,
@@ -44,7 +44,7 @@ def server(tiny_bytes: bytes):
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No built-in model (it may or may not exist yet in resources/) and no proxy."""
-    monkeypatch.setattr("core.models.builtin_model_path", lambda: tmp_path / "no-builtin.st")
+    monkeypatch.setattr("core.model_store.builtin_model_path", lambda: tmp_path / "no-builtin.st")
     for var in ("no_proxy", "NO_PROXY"):  # a developer's proxy must not capture 127.0.0.1
         monkeypatch.setenv(var, "127.0.0.1,localhost")
 
@@ -267,7 +267,7 @@ def test_cli_download_shows_progress(server, tmp_path, monkeypatch, capsys, tiny
     entry = default_catalogue()[AUTHORS_MODEL]
     assert entry.expected_config == ModelConfig() and entry.url.endswith("best_model.pt?dl=1")
     relaxed = CatalogueEntry(entry.name, entry.url, entry.description)
-    monkeypatch.setattr("core.models.default_catalogue", lambda: {AUTHORS_MODEL: relaxed})
+    monkeypatch.setattr("core.model_store.default_catalogue", lambda: {AUTHORS_MODEL: relaxed})
     monkeypatch.setenv("STEMWEAVE_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv(url_env_var(AUTHORS_MODEL), server.url)
     assert main(["models", "download", AUTHORS_MODEL]) == 0
@@ -360,7 +360,7 @@ def test_resolve(tmp_path, tiny_checkpoint, monkeypatch) -> None:
     assert store.resolve(None) == remote.path
     builtin = tmp_path / "builtin.safetensors"
     builtin.write_bytes(user.path.read_bytes())
-    monkeypatch.setattr("core.models.builtin_model_path", lambda: builtin)
+    monkeypatch.setattr("core.model_store.builtin_model_path", lambda: builtin)
     assert store.resolve(None) == builtin
     assert store.info("builtin").installed
     with pytest.raises(ModelStoreError, match="cannot be removed"):
@@ -412,7 +412,7 @@ def test_save_trained_model_as_user_model(tmp_path, tiny_native) -> None:
 def test_config_check_compares_architecture_not_training_fields(tiny_config_state) -> None:
     from dataclasses import replace
 
-    from core.models import config_differences
+    from core.model_store import config_differences
 
     full = ModelConfig()
     assert config_differences(replace(full, dropout=0.3), full) == []

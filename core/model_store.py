@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import core.resources
 from core.checkpoint import FORMAT_NAME, is_safetensors, load_model, save_model
 from core.config import ModelConfig
 from core.errors import DownloadError, ModelLoadError, ModelNotFoundError, StemweaveError
-from core.resources import builtin_model_path
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,11 @@ class ModelInfo:
     source: str = ""
 
 
+def builtin_model_path() -> Path:
+    """Where the built-in model's weights are (:func:`core.resources.builtin_model_path`)."""
+    return core.resources.builtin_model_path()
+
+
 def default_catalogue() -> dict[str, CatalogueEntry]:
     """The models Stemweave knows how to download."""
     entry = CatalogueEntry(
@@ -137,6 +142,28 @@ def default_catalogue() -> dict[str, CatalogueEntry]:
         expected_config=ModelConfig(),
     )
     return {entry.name: entry}
+
+
+def resolve_model(name_or_path: str | os.PathLike[str] | None = None,
+                  store: ModelStore | None = None) -> Path:
+    """The weights file for a model name, a path or the default: the one model resolver.
+
+    The command line (``separate --model``), the GUI (Settings ▸ Model), training (``--init``)
+    and evaluation (``--model``) all call this, so a name means the same model everywhere.
+
+    Args:
+        name_or_path: ``None`` for the default model (the built-in one when present, else the
+            first installed catalogue model), an existing file, ``builtin``, a catalogue name or
+            the name of an installed user model.
+        store: the model store to look in (default: the user's, :func:`default_models_dir`).
+
+    Returns:
+        a file :func:`core.checkpoint.load_model` accepts.
+
+    Raises:
+        ModelNotFoundError: nothing usable; the message says what to run.
+    """
+    return (ModelStore() if store is None else store).resolve(name_or_path)
 
 
 def default_models_dir() -> Path:
@@ -351,7 +378,8 @@ class ModelStore:
             raise ModelNotFoundError(
                 "No model is installed: run `stemweave models download "
                 f"{AUTHORS_MODEL if AUTHORS_MODEL in self.catalogue else 'NAME'}`"
-                f", import one with `stemweave models import PATH`{hint}")
+                f", import one with `stemweave models import PATH`{hint}, or name a weights "
+                "file (--model PATH)")
         text = os.fspath(name_or_path)
         candidate = Path(text).expanduser()
         if candidate.is_file():
@@ -742,5 +770,6 @@ __all__ = [
     "ModelStoreError",
     "default_catalogue",
     "default_models_dir",
+    "resolve_model",
     "url_env_var",
 ]
