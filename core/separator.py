@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from core.checkpoint import load_model
 from core.device import pick_device
 from core.errors import AudioWriteError, SeparationCancelled, SeparationError
 from core.model import MetaTasNet
+from core.precision import PrecisionChoice, choose_precision, forward_fn
 from core.resample import METHODS
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,9 @@ class Separator:
         overlap: fraction of a window shared with each neighbour (default
             :data:`core.apply.DEFAULT_OVERLAP`).
         threads: CPU threads for torch (process-wide setting); ``None`` leaves it alone.
-        precision: ``"auto"`` (bf16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"bf16"``,
-            ``"fp16"`` (fp16 only on a GPU).
+        precision: ``"auto"`` (the fastest precision that keeps the output within 35 dB SDR of
+            fp32, measured once per model and machine and cached: :mod:`core.precision`),
+            ``"fp32"``, ``"bf16"``, ``"fp16"`` (fp16 only on a GPU).
         resampler: ``"soxr"`` (default) or ``"resampy"``.
 
     Raises:
@@ -155,11 +157,15 @@ class Separator:
         self.resampler = resampler
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-        if precision == "auto":
-            precision = "bf16" if self.device.type == "cuda" else "fp32"
         if precision == "fp16" and self.device.type == "cpu":
             raise ValueError("fp16 is only supported on a GPU; use bf16 or fp32 on the CPU")
-        self.precision = precision
+        #: the precision asked for; ``"auto"`` is resolved by measurement on the first separation
+        #: (:meth:`resolve_precision`), never in the constructor (which may run on a GUI thread).
+        self.requested_precision = precision
+        #: the precision in use: ``None`` until ``"auto"`` has been resolved.
+        self.precision: str | None = None if precision == "auto" else precision
+        #: the probe's result when ``"auto"`` was resolved (figures for logs and the GUI).
+        self.precision_choice: PrecisionChoice | None = None
         cfg = self.model.config
         self.stems: tuple[str, ...] = tuple(cfg.stems)
         #: channels per forward call. On a GPU left and right go together; on the CPU one at a
@@ -168,12 +174,33 @@ class Separator:
         self.batch_channels = 1 if self.device.type == "cpu" else 2
 
     # ------------------------------------------------------------------ network call
+    def resolve_precision(self) -> str:
+        """The precision separations run in; for ``"auto"`` the first call measures (or reads
+        the cached measurement: :func:`core.precision.choose_precision`). Slow the first time
+        on a new model or machine (seconds): call it from a worker thread."""
+        if self.precision is None:
+            with self._inference_state():
+                self.precision_choice = choose_precision(self.model, self.device)
+            self.precision = self.precision_choice.precision
+        return self.precision
+
+    @contextlib.contextmanager
+    def _inference_state(self) -> Iterator[None]:
+        """Eval mode and the engine's float64-magnitude setting, restored afterwards."""
+        was_training = self.model.training
+        spectrograms = [st.encoder.spectrogram for st in self.model.stages]
+        was_f64 = [sp.float64_magnitude for sp in spectrograms]
+        self.model.eval()
+        self.model.set_float64_magnitude(self.float64_magnitude)
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
+            for sp, flag in zip(spectrograms, was_f64):
+                sp.float64_magnitude = flag
+
     def _forward(self, mixes: list[torch.Tensor]) -> torch.Tensor:
-        if self.precision == "fp32":
-            return self.model(mixes, last_only=True)[-1]
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        with torch.autocast(self.device.type, dtype=dtype):
-            return self.model(mixes, last_only=True)[-1]
+        return forward_fn(self.model, self.device, self.resolve_precision())(mixes)
 
     def _run(self, read: Callable[[int, int], np.ndarray], frames: int, channels: int,
              sample_rate: int, scale: float, emit: Callable[[int, np.ndarray], None],
@@ -184,12 +211,8 @@ class Separator:
             log.warning("%d-channel input: every channel is separated on its own (about %.1fx "
                         "the time of a stereo song); the output keeps %d channels",
                         channels, channels / 2, channels)
-        was_training = self.model.training
-        spectrograms = [st.encoder.spectrogram for st in self.model.stages]
-        was_f64 = [sp.float64_magnitude for sp in spectrograms]
-        self.model.eval()
-        self.model.set_float64_magnitude(self.float64_magnitude)
-        try:
+        self.resolve_precision()
+        with self._inference_state():
             run_segments(
                 read, frames, channels, sample_rate, forward=self._forward,
                 stage_rates=cfg.sample_rates, output_rate=cfg.output_rate, hop=cfg.W,
@@ -198,10 +221,6 @@ class Separator:
                 batch_channels=self.batch_channels, stems=len(self.stems), progress=progress,
                 cancel=cancel,
             )
-        finally:
-            self.model.train(was_training)
-            for sp, flag in zip(spectrograms, was_f64):
-                sp.float64_magnitude = flag
 
     # ------------------------------------------------------------------ arrays
     def separate(self, audio: np.ndarray, sample_rate: int, *,

@@ -29,6 +29,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_bundle)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Caches (the precision probe's, core.precision) go to a temporary folder, never the
+    user's; subprocesses inherit it."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["STEMWEAVE_CACHE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The authors' golden fixtures (tests/fixtures/metatasnet, see its README)."""
