@@ -292,7 +292,7 @@ def choose_precision(model: torch.nn.Module, device: torch.device, *,
         choice = PrecisionChoice("fp32", key=key)
     else:
         choice = _probe(model, device, candidates, min_sdr_db, key)
-    log.info("precision: %s", choice.describe())
+    log.debug("precision: %s", choice.describe())
     if use_cache:
         _write_cache(path, key, {**{k: v for k, v in asdict(choice).items()
                                     if k not in ("cached", "key")},

@@ -83,3 +83,19 @@ def test_bad_arguments(tmp_path, argv, msg, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["separate", "x.wav", "-o", str(tmp_path), *argv])
     assert exc.value.code == 2 and msg in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("asked", ["auto", "fp32"])
+def test_verbose_says_which_precision(tmp_path, tiny_checkpoint, capsys, asked):
+    a = _song(tmp_path / "s.wav", channels=1, seconds=0.5)
+    code = main(["separate", str(a), "-o", str(tmp_path / "out"), "--model",
+                 str(tiny_checkpoint), "--device", "cpu", "--threads", "1", "--precision", asked,
+                 "-v"])
+    assert code == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "precision" in ln]
+    assert len(lines) == 1
+    if asked == "auto":
+        assert "chosen by measurement" in lines[0] and "fp32" in lines[0]
+        assert lines[0].split()[2] in ("fp32", "bf16")
+    else:
+        assert lines[0].startswith("stemweave: precision fp32 on cpu (as asked)")
