@@ -43,7 +43,7 @@ from core.resample import resample
 log = logging.getLogger(__name__)
 
 __all__ = ["MIN_SDR_DB", "PrecisionChoice", "cache_dir", "cached_choices", "choose_precision",
-           "default_candidates", "forward_fn", "model_hash"]
+           "default_candidates", "forward_fn", "latest_summary", "model_hash"]
 
 #: a precision must keep its output at least this close to fp32 (SDR, dB) to be chosen.
 MIN_SDR_DB = 35.0
@@ -199,6 +199,26 @@ def cached_choices(directory: str | os.PathLike[str] | None = None) -> list[dict
     ``model``, ``seconds``, ``sdr_db``, ``created``."""
     path = Path(directory if directory is not None else cache_dir()) / CACHE_FILE
     return [e for e in _read_cache(path).values() if isinstance(e, dict) and "precision" in e]
+
+
+def latest_summary(directory: str | os.PathLike[str] | None = None) -> str | None:
+    """The newest cached choice made with this torch version, in words (for the GUI's
+    settings), or ``None`` when nothing was measured yet. Reads the cache file only."""
+    mine = [e for e in cached_choices(directory) if isinstance(e.get("machine"), dict)
+            and e["machine"].get("torch") == torch.__version__]
+    if not mine:
+        return None
+    e = mine[-1]
+    where = e["machine"].get("gpu") or "this CPU"
+    p, secs, sdrs = e["precision"], e.get("seconds", {}), e.get("sdr_db", {})
+    if p != "fp32" and p in secs and secs.get("fp32"):
+        why = (f"{secs['fp32'] / secs[p]:.1f}x faster than fp32, "
+               f"{sdrs.get(p, float('nan')):.0f} dB SDR vs fp32")
+    else:
+        tried = [c for c in secs if c != "fp32"] + list(e.get("rejected", {}))
+        why = ("nothing faster within the quality bound: " + ", ".join(dict.fromkeys(tried))
+               if tried else "no other precision to try")
+    return f"{p} on {where} ({why}; measured {e.get('created', '')})"
 
 
 def reference_input(stage_rates: tuple[int, ...], hop: int, seconds: float,

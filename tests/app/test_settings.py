@@ -96,3 +96,25 @@ def test_stem_cache_keys_and_atomic_entries(tmp_path: Path, tiny_checkpoint: Pat
         cache.store(f"k{i}", stems)
     assert len(list((tmp_path / "cache").glob("*.npy"))) <= 3
     assert cache.load("k4") is not None
+
+
+def test_dialog_shows_the_measured_precision(qtbot, tmp_path, monkeypatch, tiny_checkpoint):
+    import torch
+
+    from core import load_model
+    from core.precision import choose_precision
+
+    monkeypatch.setenv("STEMWEAVE_CACHE_DIR", str(tmp_path / "cache"))
+    settings = Settings.from_file(tmp_path / "s.ini")
+    store = _store(tmp_path / "models", "http://127.0.0.1:9/none.pt")
+    before = SettingsDialog(None, settings, store)
+    qtbot.addWidget(before)
+    assert "measured on the first separation" in before.precision_label.text()
+
+    torch.set_num_threads(1)
+    choice = choose_precision(load_model(tiny_checkpoint, torch.device("cpu")).eval(),
+                              torch.device("cpu"))
+    after = SettingsDialog(None, settings, store)
+    qtbot.addWidget(after)
+    text = after.precision_label.text()
+    assert text.startswith(f"automatic: {choice.precision} on this CPU"), text
