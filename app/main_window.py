@@ -49,6 +49,7 @@ from app.workers import (
     SeparationWorker,
     SpectrogramWorker,
     WorkerPool,
+    describe_error,
 )
 from core.config import STEMS
 from core.errors import ModelNotFoundError, StemweaveError
@@ -384,12 +385,9 @@ class MainWindow(QMainWindow):
         self.open_started_at = time.perf_counter()
         self.statusBar().showMessage(f"Opening {path.name}…")
         worker = LoadWorker(path, self.cache, self._model_id())
-        worker.decoded.connect(self._decoded)
-        worker.progressed.connect(self._load_progress)
-        worker.finished.connect(self._loaded)
-        worker.failed.connect(self._load_failed)
         self.load_worker = worker
-        self.pool.start(worker)
+        self.pool.start(worker, {"decoded": self._decoded, "progressed": self._load_progress,
+                                 "returned": self._loaded, "errored": self._load_failed})
         return worker
 
     def _decoded(self, song: LoadedSong) -> None:
@@ -427,12 +425,12 @@ class MainWindow(QMainWindow):
         self.settings.last_open_dir = str(song.path.parent)
         self._rebuild_recent()
 
-    def _load_failed(self, message: str) -> None:
+    def _load_failed(self, error: BaseException) -> None:
         if self.sender() is self.load_worker:
             self.load_worker = None
             self._update_enabled()
         self.statusBar().showMessage("Could not open the file.")
-        self.show_error(message, "Cannot open the song")
+        self.show_error(describe_error(error), "Cannot open the song")
 
     def _song_opened(self) -> None:
         s = self.session
@@ -495,25 +493,23 @@ class MainWindow(QMainWindow):
         s = self.session
         if not s.is_open or self.sep_worker is not None or self.load_worker is not None:
             return None
+        from core.model_store import model_stems
+
         try:
             model_path = self.resolve_model()
             model_id = model_identity(model_path)
+            stem_names = model_stems(model_path)
         except ModelNotFoundError as exc:
             self.show_error(str(exc), "Choose a model", settings_button=True)
             return None
-        except OSError as exc:
+        except (OSError, StemweaveError) as exc:
             self.show_error(f"The model file cannot be read: {exc}", "Choose a model")
             return None
-        mixer, envs = s.prepare_stems()
+        mixer, envs = s.prepare_stems(stem_names)
         key = cache_key(s.song_id, model_id)
         worker = SeparationWorker(
             mixer, envs, model_path, self.settings.device, cache=self.cache, cache_key=key,
             cache_info={"song": str(s.path), "model": model_id})
-        worker.segment_ready.connect(s.stems_delivered)
-        worker.progressed.connect(self._sep_progress)
-        worker.finished.connect(self._sep_finished)
-        worker.failed.connect(self._sep_failed)
-        worker.cancelled.connect(self._sep_cancelled)
         self.sep_worker = worker
         s.cache_key = key
         self.progress.setValue(0)
@@ -521,7 +517,10 @@ class MainWindow(QMainWindow):
         self.eta_label.setText("")
         self.statusBar().showMessage(f"Separating with {model_path.name}…")
         self._update_enabled()
-        self.pool.start(worker)
+        self.pool.start(worker, {"segment_ready": s.stems_delivered,
+                                 "progressed": self._sep_progress,
+                                 "returned": self._sep_finished, "errored": self._sep_failed,
+                                 "aborted": self._sep_cancelled})
         return worker
 
     def cancel_separation(self) -> None:
@@ -552,11 +551,11 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self.separation_ended.emit("finished")
 
-    def _sep_failed(self, message: str) -> None:
+    def _sep_failed(self, error: BaseException) -> None:
         if self.sender() is self.sep_worker:
-            self._sep_ended("failed", message)
+            self._sep_ended("failed", describe_error(error))
 
-    def _sep_cancelled(self) -> None:
+    def _sep_cancelled(self, _cancel: BaseException) -> None:
         if self.sender() is self.sep_worker:
             self._sep_ended("cancelled")
 
@@ -622,11 +621,9 @@ class MainWindow(QMainWindow):
         view.show_message("Computing spectrogram…")
         worker = SpectrogramWorker(lane, audio, s.sample_rate)
         worker.token = s.mixer
-        worker.finished.connect(self._spec_done)
-        worker.failed.connect(self._spec_failed)
-        worker.cancelled.connect(self._spec_cancelled)
         self.spec_workers[lane] = worker
-        self.pool.start(worker)
+        self.pool.start(worker, {"returned": self._spec_done, "errored": self._spec_failed,
+                                 "aborted": self._spec_cancelled})
 
     def _spec_done(self, result: Any) -> None:
         worker = self.sender()
@@ -640,11 +637,11 @@ class MainWindow(QMainWindow):
         view = self.lanes[lane].view
         view.set_spectrogram(spec)
 
-    def _spec_failed(self, message: str) -> None:
+    def _spec_failed(self, error: BaseException) -> None:
         self.spec_workers.pop(getattr(self.sender(), "lane", -1), None)
-        self.show_error(message, "Spectrogram")
+        self.show_error(describe_error(error), "Spectrogram")
 
-    def _spec_cancelled(self) -> None:
+    def _spec_cancelled(self, _cancel: BaseException) -> None:
         self.spec_workers.pop(getattr(self.sender(), "lane", -1), None)
 
     # ------------------------------------------------------------------------------ practice
@@ -885,27 +882,26 @@ class MainWindow(QMainWindow):
             a, b = int(self.loop_s[0] * sr), int(self.loop_s[1] * sr)
             suffix = f" ({format_time(self.loop_s[0])}-{format_time(self.loop_s[1])})".replace(
                 ":", ".")
-        stem_names = LANES[1:]
+        stem_names = s.stem_names
         jobs = []
         for src in options.sources:
             name = "mix" if src == "mix" else stem_names[int(src)]
             jobs.append(ExportJob(options.folder / f"{s.path.stem} - {name}{suffix}.{options.fmt}",
-                                  src))
+                                  name))
         self.settings.export_format = options.fmt
         self.settings.export_bits = options.bits
         tempo = self.stretcher.tempo if self.stretcher is not None else 1.0
         semitones = self.stretcher.semitones if self.stretcher is not None else 0.0
         worker = ExportWorker(jobs, s.mixer, a, b, fmt=options.fmt, bits=options.bits,
                               tempo=tempo, semitones=semitones)
-        worker.progressed.connect(self._export_progress)
-        worker.finished.connect(self._export_finished)
-        worker.failed.connect(self._export_failed)
-        worker.cancelled.connect(self._export_cancelled)
         self.export_worker = worker
         self.export_progress.setValue(0)
         self.export_progress.setVisible(True)
         self.statusBar().showMessage(f"Exporting {len(jobs)} file(s)…")
-        self.pool.start(worker)
+        self.pool.start(worker, {"progressed": self._export_progress,
+                                 "returned": self._export_finished,
+                                 "errored": self._export_failed,
+                                 "aborted": self._export_cancelled})
         return worker
 
     def _export_progress(self, fraction: float, _eta: float) -> None:
@@ -914,10 +910,10 @@ class MainWindow(QMainWindow):
     def _export_finished(self, paths: object) -> None:
         self._export_done("finished", paths)
 
-    def _export_failed(self, message: str) -> None:
-        self._export_done("failed", message)
+    def _export_failed(self, error: BaseException) -> None:
+        self._export_done("failed", describe_error(error))
 
-    def _export_cancelled(self) -> None:
+    def _export_cancelled(self, _cancel: BaseException) -> None:
         self._export_done("cancelled", None)
 
     def _export_done(self, outcome: str, payload: Any) -> None:

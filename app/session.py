@@ -7,18 +7,38 @@ fill the stems; the session only keeps the results.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.workers import LoadedSong
 from core.config import STEMS
 from core.display import EnvelopePyramid, Spectrogram
 from core.mixer import Mixer
 
-#: lane names: the mixture, then the stems in model order.
+#: lane names of the default (four-stem) model: the mixture, then the stems in model order.
+#: The open song's own lanes are :attr:`Session.lane_names` (the count comes from the model).
 LANES: tuple[str, ...] = ("mix", *STEMS)
+
+
+@dataclass
+class LoadedSong:
+    """A decoded song (what :class:`app.workers.LoadWorker` produces)."""
+
+    path: Path
+    mix: np.ndarray  # float32 (channels, frames)
+    sample_rate: int
+    envelope: EnvelopePyramid
+    song_id: str
+    load_s: float
+    #: cached stems (stems, channels, frames) for the current model, with their envelopes
+    stems: np.ndarray | None = None
+    stem_envelopes: list[EnvelopePyramid] | None = None
+    cache_key: str = ""
+    #: names of the cached stems, in their order (the model's sources)
+    stem_names: tuple[str, ...] = STEMS
 
 
 class Session(QObject):
@@ -27,7 +47,8 @@ class Session(QObject):
     Signals:
         song_opened(): a new song is loaded (mixture and its envelope available).
         stems_changed(start_frame, stop_frame): stems became valid in that range.
-        stems_reset(): stems were dropped or (re)allocated.
+        stems_reset(): stems were dropped or (re)allocated (the lanes may have changed:
+            :attr:`lane_names`).
         lane_changed(lane): a lane's gain/mute/solo/pan changed.
     """
 
@@ -53,6 +74,21 @@ class Session(QObject):
         return self.mixer is not None
 
     @property
+    def lane_names(self) -> tuple[str, ...]:
+        """``("mix", *stem names)`` of the open song (:data:`LANES` when none is open)."""
+        return self.mixer.lane_names if self.mixer is not None else LANES
+
+    @property
+    def stem_names(self) -> tuple[str, ...]:
+        """The stems' names in the model's order."""
+        return self.lane_names[1:]
+
+    def _forget_stem_views(self) -> None:
+        """Drop the stem lanes' envelopes and spectrograms (the mixture's stay)."""
+        self.envelopes = [self.envelopes[0], *([None] * len(self.stem_names))]
+        self.spectrograms = {k: v for k, v in self.spectrograms.items() if k == 0}
+
+    @property
     def sample_rate(self) -> int:
         """Sample rate of the open song (0 when none)."""
         return self.mixer.sample_rate if self.mixer else 0
@@ -72,8 +108,8 @@ class Session(QObject):
         self.path = song.path
         self.song_id = song.song_id
         self.cache_key = song.cache_key
-        self.mixer = Mixer(song.mix, song.sample_rate)
-        self.envelopes = [song.envelope, None, None, None, None]
+        self.mixer = Mixer(song.mix, song.sample_rate, stem_names=song.stem_names)
+        self.envelopes = [song.envelope, *([None] * len(song.stem_names))]
         self.spectrograms = {}
         self.stems_complete = False
         if song.stems is not None and song.stem_envelopes is not None:
@@ -87,21 +123,24 @@ class Session(QObject):
         self.song_id = song.song_id
         self.cache_key = song.cache_key
         if song.stems is not None and song.stem_envelopes is not None and self.mixer is not None:
-            self.mixer.set_stems(song.stems)
+            self.mixer.set_stems(song.stems, song.stem_names)
+            self._forget_stem_views()
             self.envelopes[1:] = song.stem_envelopes
-            for lane in range(1, len(LANES)):
-                self.spectrograms.pop(lane, None)
             self.stems_complete = True
             self.stems_reset.emit()
 
-    def prepare_stems(self) -> tuple[Mixer, list[EnvelopePyramid]]:
-        """Allocate silent stems for a separation; returns the mixer and the stem envelopes."""
+    def prepare_stems(self, stem_names: Sequence[str] | None = None,
+                      ) -> tuple[Mixer, list[EnvelopePyramid]]:
+        """Allocate silent stems for a separation; returns the mixer and the stem envelopes.
+
+        Args:
+            stem_names: the separating model's stems (default: keep the current ones).
+        """
         assert self.mixer is not None
-        stems = self.mixer.allocate_stems()
-        envs = [EnvelopePyramid(stems[i], compute=False) for i in range(4)]
+        stems = self.mixer.allocate_stems(stem_names)
+        self._forget_stem_views()
+        envs = [EnvelopePyramid(stem, compute=False) for stem in stems]
         self.envelopes[1:] = envs
-        for lane in range(1, len(LANES)):
-            self.spectrograms.pop(lane, None)
         self.stems_complete = False
         self.stems_reset.emit()
         return self.mixer, envs
@@ -121,9 +160,7 @@ class Session(QObject):
         """Forget partial stems (separation cancelled or failed): the mixture plays again."""
         if self.mixer is not None:
             self.mixer.clear_stems()
-        self.envelopes[1:] = [None] * 4
-        for lane in range(1, len(LANES)):
-            self.spectrograms.pop(lane, None)
+        self._forget_stem_views()
         self.stems_complete = False
         self.stems_reset.emit()
 

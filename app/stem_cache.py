@@ -3,7 +3,7 @@
 Key: a BLAKE2b hash of the song file (its size, modification time and full content) together with
 the identity of the model file (resolved path, size, modification time). An entry is two files in
 the cache folder (``platformdirs.user_cache_dir("stemweave")/stems`` by default):
-``KEY.npy`` — float32 ``(4, channels, frames)`` stems, loaded memory-mapped — and ``KEY.json`` —
+``KEY.npy`` — float32 ``(stems, channels, frames)`` stems, loaded memory-mapped — and ``KEY.json`` —
 what made it. Both are written atomically, the JSON last, so an entry without its JSON is
 incomplete and ignored. The oldest entries are evicted beyond ``max_bytes``.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from core.config import STEMS
 from core.fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,30 @@ class StemCache:
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable cache entry %s: %s", data, exc)
             return None
-        if stems.ndim != 3 or stems.shape[0] != 4 or (frames is not None
-                                                      and stems.shape[2] != frames):
+        if stems.ndim != 3 or stems.shape[0] < 1 or (frames is not None
+                                                     and stems.shape[2] != frames):
             log.warning("ignoring cache entry %s with shape %s", data, stems.shape)
             return None
         with contextlib.suppress(OSError):
             os.utime(meta)  # mark as recently used
         return stems
 
+    def stem_names(self, key: str) -> tuple[str, ...]:
+        """The stem names recorded with entry ``key`` (its ``info["stems"]``; entries written
+        without them hold the four :data:`core.config.STEMS`); ``()`` when unreadable."""
+        _, meta = self._paths(key)
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return ()
+        names = info.get("stems", list(STEMS)) if isinstance(info, dict) else ()
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return ()
+        return tuple(names)
+
     def store(self, key: str, stems: np.ndarray, info: dict | None = None) -> Path:
-        """Write ``stems`` (4, channels, frames) under ``key`` atomically; returns the data path.
+        """Write ``stems`` (stems, channels, frames) under ``key`` atomically; returns the data
+        path. ``info`` is kept beside them; its ``"stems"`` names the rows.
 
         Raises:
             OSError: the cache folder is not writable or the disk is full.

@@ -1,11 +1,16 @@
 """Background work on QThreads: loading, separation, spectrograms, export, model downloads.
 
-Each job is a :class:`Worker` (a QObject moved to its own QThread by :class:`WorkerPool`). It
-reports ``progressed(fraction, eta_s)`` (``eta_s < 0``: unknown), then exactly one of
-``finished(result)``,
-``failed(message)`` or ``cancelled()``, then ``ended()``. Signals cross to the GUI thread as
-queued calls, so slots run on the GUI thread. Cancellation is cooperative: :meth:`Worker.cancel`
-sets a flag the job polls (the engine's ``cancel`` callback).
+Each job is a :class:`Worker` (a QObject moved to its own QThread by :class:`WorkerPool`). One
+place, :meth:`Worker.run`, turns the job's outcome into signals (the shape of superqt's workers):
+``progressed(fraction, eta_s)`` (``eta_s < 0``: unknown) while it runs, then exactly one of
+``returned(result)``, ``errored(exception)`` or ``aborted(exception)``, then ``finished()``.
+Errors travel as the exception object (:func:`describe_error` words it for a person). Signals
+cross to the GUI thread as queued calls, so slots run on the GUI thread; handlers are wired in
+one dict (``WorkerPool.start(worker, connect={"returned": ..., ...})``).
+
+Cancellation is cooperative: :meth:`Worker.cancel` sets a flag the job polls (the engine's
+``cancel`` callback); the job stops by raising :class:`core.errors.Cancelled` (any subclass: a
+separation's, a download's, a render's), which becomes ``aborted``. Nothing matches class names.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +27,10 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.session import LoadedSong
 from app.stem_cache import StemCache, cache_key, file_identity, model_identity
 from core.display import EnvelopePyramid, Spectrogram, log_spectrogram
-from core.errors import SeparationCancelled, StemweaveError
+from core.errors import Cancelled, SeparationError, StemweaveError
 from core.mixer import Mixer
 
 log = logging.getLogger(__name__)
@@ -59,20 +66,33 @@ def warm_up() -> threading.Thread:
     return thread
 
 
-class Cancelled(StemweaveError):
-    """Raised inside a worker when its cancel flag is seen."""
+def describe_error(error: BaseException) -> str:
+    """A message for a person about a job's failure (``errored``'s exception)."""
+    if isinstance(error, StemweaveError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "Not enough memory for this song."
+    return f"Unexpected error ({type(error).__name__}): {error}"
 
 
 class Worker(QObject):
-    """Base class: override :meth:`work`; call :meth:`report` for progress."""
+    """Base class: override :meth:`work`; call :meth:`report` for progress.
 
-    # fraction in [0, 1], eta in seconds (< 0: unknown). Never send None through an ``object``
-    # signal across threads: PySide6 mis-counts its references (crash).
+    Signals:
+        progressed(fraction, eta_s): fraction in [0, 1], ETA in seconds (< 0: unknown).
+        returned(result): the job's result (``()`` for ``None``).
+        errored(exception): the job failed; the exception object (see :func:`describe_error`).
+        aborted(exception): the job stopped on request (a :class:`core.errors.Cancelled`).
+        finished(): always last, whatever the outcome.
+    """
+
+    # Never send None through an ``object`` signal across threads: PySide6 mis-counts its
+    # references (crash).
     progressed = Signal(float, float)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
-    ended = Signal()
+    returned = Signal(object)
+    errored = Signal(object)
+    aborted = Signal(object)
+    finished = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,22 +123,17 @@ class Worker(QObject):
         """Run :meth:`work` and emit the outcome (called on the worker thread)."""
         try:
             result = self.work()
-        except (SeparationCancelled, Cancelled):
-            self.cancelled.emit()
-        except StemweaveError as exc:
-            if self.is_cancelled() and type(exc).__name__.endswith("Cancelled"):
-                self.cancelled.emit()
-            else:
-                self.failed.emit(str(exc))
-        except MemoryError:
-            self.failed.emit("Not enough memory for this song.")
+        except Cancelled as exc:
+            self.aborted.emit(exc)
+        except (StemweaveError, MemoryError) as exc:
+            self.errored.emit(exc)
         except Exception as exc:  # a bug: report it instead of killing the thread silently
             log.exception("worker %s failed", type(self).__name__)
-            self.failed.emit(f"Unexpected error ({type(exc).__name__}): {exc}")
+            self.errored.emit(exc)
         else:
-            self.finished.emit(result if result is not None else ())
+            self.returned.emit(result if result is not None else ())
         finally:
-            self.ended.emit()
+            self.finished.emit()
 
 
 #: threads that did not stop at shutdown: kept alive until the process ends.
@@ -132,17 +147,26 @@ class WorkerPool(QObject):
         super().__init__(parent)
         self._running: dict[Worker, QThread] = {}
 
-    def start(self, worker: Worker) -> Worker:
+    def start(self, worker: Worker,
+              connect: Mapping[str, Callable[..., Any]] | None = None) -> Worker:
         """Run ``worker`` on a new thread; returns it.
 
-        Connect the worker's signals to *bound methods of QObjects* (not lambdas): only then
-        does Qt queue the call to the receiver's (GUI) thread.
+        Args:
+            worker: the job.
+            connect: handlers by signal name, e.g. ``{"returned": self._done, "errored":
+                self._failed, "aborted": self._stopped}``. Use *bound methods of QObjects*
+                (not lambdas): only then does Qt queue the call to the receiver's (GUI) thread.
+
+        Raises:
+            AttributeError: ``connect`` names a signal the worker does not have.
         """
+        for name, handler in (connect or {}).items():
+            getattr(worker, name).connect(handler)
         thread = QThread()
         thread.setObjectName(type(worker).__name__)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.ended.connect(self._ended)
+        worker.finished.connect(self._ended)
         self._running[worker] = thread
         thread.start()
         return worker
@@ -179,22 +203,6 @@ class WorkerPool(QObject):
 
 
 # ------------------------------------------------------------------------------------ jobs
-@dataclass
-class LoadedSong:
-    """What :class:`LoadWorker` produces."""
-
-    path: Path
-    mix: np.ndarray  # float32 (channels, frames)
-    sample_rate: int
-    envelope: EnvelopePyramid
-    song_id: str
-    load_s: float
-    #: cached stems (4, channels, frames) for the current model, with their envelopes
-    stems: np.ndarray | None = None
-    stem_envelopes: list[EnvelopePyramid] | None = None
-    cache_key: str = ""
-
-
 class LoadWorker(Worker):
     """Decode a song, compute its waveform envelope and identity; fetch cached stems.
 
@@ -253,9 +261,12 @@ class LoadWorker(Worker):
         if self.cache is not None and self.model_id:
             song.cache_key = cache_key(song_id, self.model_id)
             stems = self.cache.load(song.cache_key, frames=mix.shape[1])
-            if stems is not None and stems.shape[1] == mix.shape[0]:
+            names = self.cache.stem_names(song.cache_key) if stems is not None else ()
+            if (stems is not None and stems.shape[1] == mix.shape[0]
+                    and len(names) == stems.shape[0]):
                 song.stems = stems
-                song.stem_envelopes = [EnvelopePyramid(stems[i]) for i in range(4)]
+                song.stem_names = names
+                song.stem_envelopes = [EnvelopePyramid(stem) for stem in stems]
         return song
 
 
@@ -310,6 +321,10 @@ class SeparationWorker(Worker):
         mixer = self.mixer
         stems = mixer.stems
         assert stems is not None, "allocate the stems before separating"
+        if tuple(sep.stems) != mixer.stem_names:
+            raise SeparationError(
+                f"{self.model_path.name} separates {', '.join(sep.stems)}, but stems for "
+                f"{', '.join(mixer.stem_names)} were prepared")
 
         def on_segment(start: int, block: np.ndarray) -> None:
             stop = mixer.deliver(start, block)
@@ -325,7 +340,8 @@ class SeparationWorker(Worker):
         mixer.available_frames = mixer.frames
         if self.cache is not None and self.cache_key:
             try:
-                self.cache.store(self.cache_key, stems, self.cache_info)
+                self.cache.store(self.cache_key, stems,
+                                 {**self.cache_info, "stems": list(mixer.stem_names)})
             except OSError as exc:  # a full disk must not lose the separation itself
                 log.warning("could not write the stem cache: %s", exc)
         return stems
@@ -351,10 +367,10 @@ class SpectrogramWorker(Worker):
 
 @dataclass(frozen=True)
 class ExportJob:
-    """One file to write: ``source`` is ``"mix"`` (as heard) or a stem index 0..3."""
+    """One file to write: ``source`` is ``"mix"`` (as heard) or a stem's name."""
 
     path: Path
-    source: str | int
+    source: str
 
 
 class ExportWorker(Worker):
@@ -400,10 +416,10 @@ class ExportWorker(Worker):
                     if self.is_cancelled():
                         raise Cancelled("cancelled")
             else:
-                stems = self.mixer.stems
-                if stems is None:
+                stem = self.mixer.stem(job.source)
+                if stem is None:
                     raise StemweaveError("Separate the song before exporting stems.")
-                audio = np.asarray(stems[int(job.source), :, a:b])
+                audio = np.asarray(stem[:, a:b])
             written.append(save_audio(job.path, audio, self.mixer.sample_rate, format=self.fmt,
                                       bits=self.bits))
             self.report((i + 1) / n, force=True)
@@ -411,7 +427,8 @@ class ExportWorker(Worker):
 
 
 class DownloadWorker(Worker):
-    """Download a catalogue model through :class:`core.model_store.ModelStore`."""
+    """Download a catalogue model through :class:`core.model_store.ModelStore` (a cancel
+    ends in ``aborted`` with :class:`core.model_store.DownloadCancelled`)."""
 
     def __init__(self, store: Any, name: str) -> None:
         super().__init__()

@@ -35,7 +35,16 @@ class SeparationError(StemweaveError):
     """Separation could not run on the given input."""
 
 
-class SeparationCancelled(StemweaveError):
+class Cancelled(StemweaveError):
+    """The caller asked the work to stop (its cancel flag or callback said so).
+
+    The one base of every cancellation (separation, download, export, analysis, rendering): a
+    caller that needs to tell "stopped on request" from "failed" catches this type, never a
+    class name.
+    """
+
+
+class SeparationCancelled(Cancelled):
     """A separation was cancelled by the caller; nothing was written."""
 
 

@@ -1,9 +1,11 @@
 """A real-time stem mixer in pure numpy: per-lane gain, mute, solo and pan rendered to stereo.
 
-The mixer has five *lanes*: lane 0 is the original mixture, lanes 1-4 are the stems in
-:data:`core.config.STEMS` order. :meth:`Mixer.render` writes a block of stereo output into a
-caller-owned buffer; gain changes are smoothed with a per-block linear ramp (from the gains the
-previous block ended on to the new targets), so moving a fader or toggling mute never clicks.
+The mixer has one *lane* per source: lane 0 is the original mixture, lanes 1.. are the stems in
+the model's order (:attr:`Mixer.stem_names`, e.g. :data:`core.config.STEMS`; the count comes
+from the model, so a six-stem model gives seven lanes). :meth:`Mixer.render` writes a block of
+stereo output into a caller-owned buffer; gain changes are smoothed with a per-block linear
+ramp (from the gains the previous block ended on to the new targets), so moving a fader or
+toggling mute never clicks.
 
 Which lanes are heard (see :meth:`Mixer.effective_gains`):
 
@@ -33,7 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: lane names: the mixture, then the stems in model output order.
+from core.config import STEMS
+
+#: lane 0 is the mixture; lane ``i + 1`` is stem ``stem_names[i]``.
 MIX_LANE = 0
 
 
@@ -76,22 +80,24 @@ class Mixer:
     Args:
         mix: the original mixture, float32 ``(channels, frames)``.
         sample_rate: its sample rate in Hz.
-        stems: ``(4, channels, frames)`` float32 stems, or ``None`` when not separated yet (call
-            :meth:`allocate_stems` / :meth:`deliver` for progressive separation, or
+        stems: ``(stems, channels, frames)`` float32 stems, or ``None`` when not separated yet
+            (call :meth:`allocate_stems` / :meth:`deliver` for progressive separation, or
             :meth:`set_stems`).
+        stem_names: the stems' names in the model's order (their count sets the lanes).
         max_block: the largest block :meth:`render` will be asked for (sizes scratch buffers;
             larger requests are rendered in pieces).
     """
 
     def __init__(self, mix: np.ndarray, sample_rate: int, stems: np.ndarray | None = None, *,
-                 max_block: int = 8192) -> None:
+                 stem_names: Sequence[str] = STEMS, max_block: int = 8192) -> None:
         if mix.ndim != 2:
             raise ValueError("mix must be (channels, frames)")
         self.mix = mix
         self.sample_rate = int(sample_rate)
         self.channels = int(mix.shape[0])
         self.frames = int(mix.shape[1])
-        self.lanes: list[LaneState] = [LaneState() for _ in range(5)]
+        self.stem_names: tuple[str, ...] = ()
+        self.lanes: list[LaneState] = [LaneState()]
         self.stems: np.ndarray | None = None
         #: stems are valid for frames ``[0, available_frames)``.
         self.available_frames = 0
@@ -100,27 +106,76 @@ class Mixer:
         self._tmp = np.zeros(self.max_block, dtype=np.float32)
         self._gain_tmp = np.zeros(self.max_block, dtype=np.float32)
         # current (already reached) per-lane left/right gains, per region kind
-        self._current = np.zeros((2, 5, 2), dtype=np.float64)  # [stems|fallback, lane, L/R]
+        self._current = np.zeros((2, 1, 2), dtype=np.float64)  # [stems|fallback, lane, L/R]
         self._primed = False
+        self.set_stem_names(stem_names)
         if stems is not None:
             self.set_stems(stems)
 
     # -- stems ---------------------------------------------------------------------------
-    def set_stems(self, stems: np.ndarray) -> None:
-        """Use complete stems ``(4, channels, frames)`` (e.g. loaded from the cache)."""
-        if stems.ndim != 3 or stems.shape[0] != 4 or stems.shape[2] != self.frames:
-            raise ValueError(f"stems must be (4, channels, {self.frames}), got {stems.shape}")
+    @property
+    def lane_names(self) -> tuple[str, ...]:
+        """``("mix", *stem_names)``: the name of every lane."""
+        return ("mix", *self.stem_names)
+
+    def set_stem_names(self, names: Sequence[str]) -> None:
+        """Name the stems (the model's sources, in its order); their count sets the lanes.
+
+        A lane keeps its controls when a stem of the same name existed before; the mixture's
+        lane always keeps its own. Changing the names drops stems of the old names.
+        """
+        names = tuple(str(n) for n in names)
+        if not names or len(set(names)) != len(names) or "mix" in names:
+            raise ValueError(f"stem names must be distinct, non-empty and not 'mix': {names}")
+        if names == self.stem_names:
+            return
+        old = dict(zip(self.stem_names, self.lanes[1:]))
+        self.clear_stems()
+        self.lanes = [self.lanes[MIX_LANE], *(old.get(n, LaneState()) for n in names)]
+        self.stem_names = names
+        self._primed = False  # the renderer re-sizes its current gains at its next block
+
+    def stem(self, name: str) -> np.ndarray | None:
+        """``(channels, frames)`` audio of stem ``name``, or ``None`` while not separated.
+
+        Raises:
+            KeyError: the model has no stem of that name.
+        """
+        if name not in self.stem_names:
+            raise KeyError(f"no stem named {name!r} (stems: {', '.join(self.stem_names)})")
+        stems = self.stems
+        return None if stems is None else stems[self.stem_names.index(name)]
+
+    def set_stems(self, stems: np.ndarray, stem_names: Sequence[str] | None = None) -> None:
+        """Use complete stems ``(stems, channels, frames)`` (e.g. loaded from the cache).
+
+        Args:
+            stems: one row per name in :attr:`stem_names`.
+            stem_names: the stems' names, when they differ from the current ones.
+        """
+        if stem_names is not None:
+            self.set_stem_names(stem_names)
+        n = len(self.stem_names)
+        if stems.ndim != 3 or stems.shape[0] != n or stems.shape[2] != self.frames:
+            raise ValueError(f"stems must be ({n}, channels, {self.frames}), got {stems.shape}")
         self.stems = stems
         self.available_frames = self.frames
 
-    def allocate_stems(self) -> np.ndarray:
-        """Allocate silent stems for a progressive separation; returns the buffer."""
+    def allocate_stems(self, stem_names: Sequence[str] | None = None) -> np.ndarray:
+        """Allocate silent stems for a progressive separation; returns the buffer.
+
+        Args:
+            stem_names: the separating model's stem names, when they differ from the current.
+        """
+        if stem_names is not None:
+            self.set_stem_names(stem_names)
         self.available_frames = 0
-        self.stems = np.zeros((4, self.channels, self.frames), dtype=np.float32)
+        self.stems = np.zeros((len(self.stem_names), self.channels, self.frames),
+                              dtype=np.float32)
         return self.stems
 
     def deliver(self, start_frame: int, block: np.ndarray) -> int:
-        """Copy a separated block ``(4, channels, n)`` into the stems at ``start_frame``.
+        """Copy a separated block ``(stems, channels, n)`` into the stems at ``start_frame``.
 
         Blocks must arrive contiguous and in time order; frames up to the end of the block
         become audible. Returns the new :attr:`available_frames`.
@@ -141,10 +196,10 @@ class Mixer:
 
     # -- gains ---------------------------------------------------------------------------
     def effective_gains(self) -> np.ndarray:
-        """Target gains, ``(2, 5, 2)``: [region (0 = stems exist, 1 = not yet), lane, L/R]."""
-        lanes = self.lanes
+        """Target gains, ``(2, lanes, 2)``: [region (0 = stems exist, 1 = not yet), lane, L/R]."""
+        lanes = self.lanes  # read once: the stem names (and lanes) may change meanwhile
         any_solo = any(s.solo for s in lanes)
-        out = np.zeros((2, 5, 2), dtype=np.float64)
+        out = np.zeros((2, len(lanes), 2), dtype=np.float64)
         for i, s in enumerate(lanes):
             audible = (not s.mute) and (s.solo or not any_solo)
             if not audible:
@@ -161,7 +216,7 @@ class Mixer:
 
     def snap_gains(self) -> None:
         """Jump to the target gains without a ramp (e.g. before an offline render)."""
-        self._current[:] = self.effective_gains()
+        self._current = self.effective_gains()
         self._primed = True
 
     # -- rendering -----------------------------------------------------------------------
@@ -189,8 +244,8 @@ class Mixer:
         out.fill(0.0)
         n = out.shape[1]
         target = self.effective_gains()
-        if not self._primed:
-            self._current[:] = target
+        if not self._primed or self._current.shape != target.shape:
+            self._current = target.copy()
             self._primed = True
         begin = self._current.copy()
         self._current[:] = target
@@ -208,7 +263,8 @@ class Mixer:
             r = ramp[o:o + (b - a)]
             sources: list[tuple[int, np.ndarray]] = [(MIX_LANE, self.mix)]
             if region == 0 and stems is not None:
-                sources += [(i + 1, stems[i]) for i in range(4)]
+                count = min(stems.shape[0], target.shape[1] - 1)
+                sources += [(i + 1, stems[i]) for i in range(count)]
             for lane, src in sources:
                 g0 = begin[region, lane]
                 g1 = target[region, lane]
@@ -279,7 +335,7 @@ class Mixer:
                 if progress is not None:
                     progress(min(1.0, (a + chunk) / max(1, out.shape[1])))
         finally:
-            self._current[:], self._primed = saved
+            self._current, self._primed = saved
         return out
 
     def snapshot(self) -> Mixer:
@@ -288,7 +344,8 @@ class Mixer:
         Use it to render on another thread (e.g. export) while this one keeps playing: the two
         share no scratch buffers.
         """
-        other = Mixer(self.mix, self.sample_rate, max_block=self.max_block)
+        other = Mixer(self.mix, self.sample_rate, stem_names=self.stem_names,
+                      max_block=self.max_block)
         other.stems = self.stems
         other.available_frames = self.available_frames
         other.lanes = [LaneState(s.gain_db, s.mute, s.solo, s.pan) for s in self.lanes]
@@ -297,7 +354,7 @@ class Mixer:
     # -- convenience -----------------------------------------------------------------------
     def set_lane(self, lane: int, *, gain_db: float | None = None, mute: bool | None = None,
                  solo: bool | None = None, pan: float | None = None) -> None:
-        """Change some controls of one lane (0 = mixture, 1..4 = stems)."""
+        """Change some controls of one lane (0 = mixture, ``i + 1`` = stem ``stem_names[i]``)."""
         s = self.lanes[lane]
         if gain_db is not None:
             s.gain_db = float(gain_db)
@@ -309,5 +366,5 @@ class Mixer:
             s.pan = min(1.0, max(-1.0, float(pan)))
 
     def lane_states(self) -> Sequence[LaneState]:
-        """The five lane states (mixture first)."""
+        """The lane states (mixture first, then one per stem)."""
         return tuple(self.lanes)

@@ -42,7 +42,13 @@ from typing import Any
 import core.resources
 from core.checkpoint import FORMAT_NAME, is_safetensors, load_model, save_model
 from core.config import ModelConfig
-from core.errors import DownloadError, ModelLoadError, ModelNotFoundError, StemweaveError
+from core.errors import (
+    Cancelled,
+    DownloadError,
+    ModelLoadError,
+    ModelNotFoundError,
+    StemweaveError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +78,7 @@ class ModelStoreError(StemweaveError):
     """A store operation the user asked for cannot be done (bad name, read-only model, ...)."""
 
 
-class DownloadCancelled(DownloadError):
+class DownloadCancelled(DownloadError, Cancelled):
     """The caller cancelled a download; the partial file is kept so it can be resumed."""
 
 
@@ -164,6 +170,21 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None,
         ModelNotFoundError: nothing usable; the message says what to run.
     """
     return (ModelStore() if store is None else store).resolve(name_or_path)
+
+
+def model_stems(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The stem names a weights file separates into, in its order, read cheaply (the header of
+    a native file; the authors' format is always their four MUSDB18 stems).
+
+    Raises:
+        ModelLoadError: a native file whose header cannot be read.
+    """
+    if not is_safetensors(path):
+        return tuple(ModelConfig().stems)
+    config, _, err = _describe_native(Path(path))
+    if config is None:
+        raise ModelLoadError(f"{Path(path).name}: {err}")
+    return tuple(config.stems)
 
 
 def default_models_dir() -> Path:
@@ -770,6 +791,7 @@ __all__ = [
     "ModelStoreError",
     "default_catalogue",
     "default_models_dir",
+    "model_stems",
     "resolve_model",
     "url_env_var",
 ]

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import DEVICES, Settings
-from app.workers import DownloadWorker, WorkerPool
+from app.workers import DownloadWorker, WorkerPool, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -223,18 +223,17 @@ class SettingsDialog(QDialog):
         if info is None or info.kind != "remote" or self.download is not None:
             return None
         worker = DownloadWorker(self.store, info.name)
-        worker.progressed.connect(self._download_progress)
-        worker.finished.connect(self._download_finished)
-        worker.failed.connect(self._download_failed)
-        worker.cancelled.connect(self._download_cancelled)
-        worker.ended.connect(self._download_ended)
         self.download = worker
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.progress_label.setText(f"Downloading {info.name}…")
         self.cancel_button.setEnabled(True)
         self._selection_changed()
-        self.pool.start(worker)
+        self.pool.start(worker, {"progressed": self._download_progress,
+                                 "returned": self._download_finished,
+                                 "errored": self._download_failed,
+                                 "aborted": self._download_cancelled,
+                                 "finished": self._download_ended})
         return worker
 
     def cancel_download(self) -> None:
@@ -260,11 +259,11 @@ class SettingsDialog(QDialog):
         self.select(name)
         self.set_model(name)
 
-    def _download_failed(self, message: str) -> None:
+    def _download_failed(self, error: BaseException) -> None:
         self.progress_label.setText("Download failed.")
-        self._message(message)
+        self._message(describe_error(error))
 
-    def _download_cancelled(self) -> None:
+    def _download_cancelled(self, _cancel: BaseException) -> None:
         self.progress_label.setText("Download cancelled (it resumes next time).")
         self.refresh()
 

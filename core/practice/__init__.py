@@ -37,6 +37,7 @@ from core.practice.stretch import (
     SEMITONES_MIN,
     TEMPO_MAX,
     TEMPO_MIN,
+    PracticeCancelled,
     PracticeError,
     TempoPitch,
     check_semitones,
@@ -46,8 +47,8 @@ from core.practice.stretch import (
 
 __all__ = [
     "BPM_MAX", "BPM_MIN", "MIXTURE", "SEMITONES_MAX", "SEMITONES_MIN", "TEMPO_MAX", "TEMPO_MIN",
-    "LaneSetting", "Metronome", "PracticeError", "Preset", "PresetError", "TapTempo",
-    "TempoPitch", "apply_preset", "bars_duration_s", "builtin_preset", "builtin_presets",
-    "capture_preset", "check_bpm", "check_semitones", "check_tempo", "click_sound",
-    "click_track", "count_in", "estimate_bpm", "render_offline",
+    "LaneSetting", "Metronome", "PracticeCancelled", "PracticeError", "Preset", "PresetError",
+    "TapTempo", "TempoPitch", "apply_preset", "bars_duration_s", "builtin_preset",
+    "builtin_presets", "capture_preset", "check_bpm", "check_semitones", "check_tempo",
+    "click_sound", "click_track", "count_in", "estimate_bpm", "render_offline",
 ]

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import StemweaveError
+from core.errors import Cancelled, StemweaveError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ def _pylibrb() -> ModuleType:
 
 class PracticeError(StemweaveError):
     """A practice-tool setting or input is invalid (tempo, pitch, BPM, preset data)."""
+
+
+class PracticeCancelled(PracticeError, Cancelled):
+    """An offline render at the practice tempo was cancelled by the caller."""
 
 
 def check_tempo(tempo: float) -> float:
@@ -500,7 +504,7 @@ def render_offline(audio: np.ndarray, sample_rate: int, tempo: float, semitones:
         tempo: source seconds per output second (0.75 = slower).
         semitones: pitch shift.
         progress: called with the fraction done (0-1) now and then.
-        cancel: polled between chunks; when it returns true a :class:`PracticeError` is raised.
+        cancel: polled between chunks; when it returns true :class:`PracticeCancelled` is raised.
 
     Returns:
         float32 ``(channels, round(frames / tempo))``; a copy of ``audio`` at tempo 1, pitch 0.
@@ -542,7 +546,7 @@ def render_offline(audio: np.ndarray, sample_rate: int, tempo: float, semitones:
 
     for a in range(0, frames, chunk):
         if cancel is not None and cancel():
-            raise PracticeError("Rendering at the practice tempo was cancelled.")
+            raise PracticeCancelled("Rendering at the practice tempo was cancelled.")
         rb.process(np.ascontiguousarray(audio[:, a:a + chunk]), final=a + chunk >= frames)
         drain()
         if progress is not None:

@@ -51,7 +51,7 @@ def test_dialog_downloads_a_model_with_progress_and_selects_it(qtbot, tmp_path, 
     fractions: list[float] = []
     worker = dlg.start_download()
     worker.progressed.connect(lambda f, _e: fractions.append(f))
-    with qtbot.waitSignal(worker.ended, timeout=30_000):
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
         pass
     assert not dlg.messages, dlg.messages
     assert fractions and fractions[-1] == pytest.approx(1.0)
@@ -72,7 +72,7 @@ def test_dialog_cancels_a_download(qtbot, tmp_path, server) -> None:
     dlg.select("tiny-remote")
     worker = dlg.start_download()
     assert dlg.cancel_button.isEnabled()
-    with qtbot.waitSignal(worker.cancelled, timeout=30_000):
+    with qtbot.waitSignal(worker.aborted, timeout=30_000):
         dlg.cancel_download()
     qtbot.waitUntil(lambda: dlg.download is None, timeout=5000)
     assert "cancelled" in dlg.progress_label.text()
