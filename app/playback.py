@@ -6,27 +6,29 @@ Three parties, and what each may do:
   :meth:`core.mixer.Mixer.render` block by block, passes each block through the optional
   **processor** (tempo/pitch, added by the practice tools) and writes the result, with the source
   position of every output frame, into a preallocated single-producer/single-consumer ring
-  buffer. It also handles seeks, the A-B loop and the end of the song. All heavy DSP runs here.
+  (:class:`core.ring.FrameRing`). It also handles seeks, the A-B loop and the end of the song.
+  All heavy DSP runs here.
 * The **audio callback** (:meth:`Player._callback`) only copies frames from the ring into
-  PortAudio's buffer (slice copies into preallocated arrays), zero-fills on underrun and
-  publishes the position of the last frame it delivered. It allocates no arrays, takes no lock
-  and never touches Qt.
+  PortAudio's buffer (:meth:`core.ring.FrameRing.read_into`: slice copies, zero-fill on
+  underrun) and publishes the position of the last frame it delivered. It allocates no arrays,
+  takes no lock and never touches Qt.
 * The **GUI** changes the mixer's lane state, calls :meth:`Player.play` / :meth:`pause` /
   :meth:`seek` / :meth:`set_loop`, and polls the plain attributes :attr:`position_frames`,
   :attr:`reached_end` and :attr:`error` from a 30-60 Hz timer.
 
 The ring's read and write counters are plain integers, each written by one thread only; a seek
-is a request the producer answers by moving a *skip* mark the callback jumps to, so stale audio
-is dropped without the callback and producer ever sharing a lock.
+is a request the producer answers by moving the ring's *skip* mark the callback jumps to, so
+stale audio is dropped without the callback and producer ever sharing a lock (see
+:mod:`core.ring`, tested without PortAudio).
 
-Processor hook: any object with ``process(block) -> block``, ``reset()`` and ``tempo`` works.
-A processor that also has ``output_source_position`` (like :class:`core.practice.TempoPitch`)
-is driven with ``process(block, source_frame=pos)``, ``reset(source_frame)`` on seeks and
-``flush()`` at the end of the song, and its own positions feed the playhead.
-``process`` receives float32 ``(2, n)`` source frames and returns ``(2, m)`` output frames (it
-may keep state and return fewer or more frames); ``reset()`` is called after a seek;
-``tempo`` is source seconds per output second and is used to map output frames back to source
-positions for the playhead. :class:`PassThrough` is the default.
+Processor hook, two declared protocols: a :class:`Processor` (``process(block) -> block``,
+``reset()``, ``tempo``) has its output positions interpolated (``n / m``); a
+:class:`PositionTrackingProcessor` (like :class:`core.practice.TempoPitch`) is driven with
+``process(block, source_frame=pos)``, ``reset(source_frame)`` on seeks and ``flush()`` at the end
+of the song, and its own ``output_source_position`` feeds the playhead. ``process`` receives
+float32 ``(2, n)`` source frames and returns ``(2, m)`` output frames (it may keep state and
+return fewer or more frames); ``tempo`` is source seconds per output second.
+:class:`PassThrough` is the default.
 """
 
 from __future__ import annotations
@@ -35,16 +37,15 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from core.errors import StemweaveError
 from core.mixer import Mixer
+from core.ring import FrameRing
 
 log = logging.getLogger(__name__)
-
-_NEVER = 1 << 62
 
 
 class PlaybackError(StemweaveError):
@@ -76,11 +77,26 @@ class PassThrough:
         """Nothing to reset."""
 
 
-def _tracks_positions(processor: object) -> bool:
-    """Whether ``processor`` reports source positions itself (``output_source_position``,
-    ``process(block, source_frame=)``, ``reset(source_frame)``), like
-    :class:`core.practice.TempoPitch`; otherwise positions are interpolated (``n / m``)."""
-    return hasattr(processor, "output_source_position")
+@runtime_checkable
+class PositionTrackingProcessor(Protocol):
+    """A processor that knows the source position of its output (e.g.
+    :class:`core.practice.TempoPitch`): the playhead follows it exactly, and its buffered tail
+    is played at the end of the song."""
+
+    tempo: float
+
+    @property
+    def output_source_position(self) -> float:
+        """Source frame of the next output frame :meth:`process` or :meth:`flush` returns."""
+
+    def process(self, block: np.ndarray, source_frame: float | None = None) -> np.ndarray:
+        """Process ``(channels, n)`` source frames starting at ``source_frame``."""
+
+    def reset(self, source_frame: float = 0.0) -> None:
+        """Forget internal state; the next block starts at ``source_frame`` (a seek)."""
+
+    def flush(self) -> np.ndarray:
+        """The buffered tail ``(channels, m)`` at the end of the song."""
 
 
 def _import_sounddevice() -> Any:
@@ -125,17 +141,9 @@ class Player:
         self.device = device
         self.latency = latency
         self.block_frames = int(block_frames)
-        self._cap = int(ring_frames)
-        self._ring = np.zeros((self._cap, 2), dtype=np.float32)
-        self._pos = np.zeros(self._cap, dtype=np.float64)
+        self.ring = FrameRing(int(ring_frames), 2)
         self._scratch = np.zeros((2, self.block_frames), dtype=np.float32)
-        self._steps = np.arange(max(self._cap, 4 * self.block_frames), dtype=np.float64)
         self._fade = np.linspace(0.0, 1.0, 256, dtype=np.float32)
-        # ring counters: _write by the producer, _read by the callback, _skip by the producer
-        self._write = 0
-        self._read = 0
-        self._skip = 0
-        self._end_mark = _NEVER
         # seek handshake: GUI bumps _seek_requested, producer answers with _seek_done
         self._seek_target = 0
         self._seek_requested = 0
@@ -153,7 +161,10 @@ class Player:
         self.underruns = 0
         self.status_flags = 0
         self.error: str | None = None
-        self.processor: Processor = PassThrough()
+        self.processor: Processor | PositionTrackingProcessor = PassThrough()
+        #: (processor, whether it tracks positions): one attribute, swapped whole, so the
+        #: producer never sees a new processor with the old kind
+        self._proc: tuple[Any, bool] = (self.processor, False)
         self._stream: Any = None
         self._thread: threading.Thread | None = None
         self._alive = False
@@ -177,9 +188,11 @@ class Player:
         """Length of the song in seconds."""
         return self.mixer.frames / self.sample_rate
 
-    def set_processor(self, processor: Processor | None) -> None:
+    def set_processor(self, processor: Processor | PositionTrackingProcessor | None) -> None:
         """Insert a processor (``None`` = pass-through); audio after the playhead is re-rendered."""
-        self.processor = processor if processor is not None else PassThrough()
+        proc = processor if processor is not None else PassThrough()
+        self.processor = proc
+        self._proc = (proc, isinstance(proc, PositionTrackingProcessor))
         self.seek(self.position_frames)
 
     def play(self, count_in: np.ndarray | None = None) -> None:
@@ -342,40 +355,18 @@ class Player:
         """PortAudio callback: copy from the ring; allocate nothing, lock nothing."""
         if status:
             self.status_flags += 1
-        r = self._read
-        skip = self._skip
-        if skip > r:
-            r = skip
-        avail = self._write - r
-        n = frames if avail >= frames else (avail if avail > 0 else 0)
-        cap = self._cap
-        i = r % cap
-        first = cap - i
-        if n <= first:
-            outdata[:n] = self._ring[i:i + n]
-        else:
-            outdata[:first] = self._ring[i:]
-            outdata[first:n] = self._ring[:n - first]
-        if n < frames:
-            outdata[n:] = 0.0
-            if r < self._end_mark:
-                self.underruns += 1
+        ring = self.ring
+        n = ring.read_into(outdata)
+        if n < frames and ring.before_end:
+            self.underruns += 1
         if n and self._seek_done == self._seek_requested:
-            self.position_frames = self._pos[(r + n - 1) % cap]
-        r += n
-        self._read = r
-        if r >= self._end_mark:
+            self.position_frames = ring.last_position
+        if ring.at_end:
             self.reached_end = True
         self.callback_frames += frames
         self.callback_count += 1
 
     # -- producer thread -----------------------------------------------------------------------
-    def _free(self) -> int:
-        r = self._read
-        if self._skip > r:
-            r = self._skip
-        return self._cap - (self._write - r)
-
     def _produce(self) -> None:
         """Run the producer loop; a failure stops playback with a message for the GUI."""
         try:
@@ -384,7 +375,7 @@ class Player:
             log.exception("the playback producer failed")
             self.error = f"Playback stopped: {type(exc).__name__}: {exc}"
             self.playing = False
-            self._end_mark = self._write
+            self.ring.mark_end()
             self._thread = None  # the next play() starts a new producer
 
     def _produce_loop(self) -> None:
@@ -393,14 +384,16 @@ class Player:
         pending: np.ndarray | None = None  # processed frames not yet written
         pending_pos = 0.0
         pending_step = 1.0
+        ring = self.ring
         while self._alive:
             if self._seek_done != self._seek_requested:
                 serial = self._seek_requested
                 self._render_pos = self._seek_target
-                if _tracks_positions(self.processor):
-                    self.processor.reset(float(self._seek_target))
+                proc, tracking = self._proc
+                if tracking:
+                    proc.reset(float(self._seek_target))
                 else:
-                    self.processor.reset()
+                    proc.reset()
                 if self._resampler is not None:
                     self._resampler.clear()
                 if self.metronome is not None:
@@ -408,8 +401,7 @@ class Player:
                 preroll, self._seek_preroll = self._seek_preroll, None
                 pending = None
                 self._flushed = False
-                self._end_mark = _NEVER
-                self._skip = self._write
+                ring.skip_queued()
                 fade_pos = 0
                 if preroll is not None:  # count-in: the playhead waits at the start
                     pending, pending_pos, pending_step = preroll, float(self._render_pos), 0.0
@@ -418,7 +410,7 @@ class Player:
                 self._seek_done = serial
                 continue
             if pending is None:
-                if self._end_mark != _NEVER:
+                if ring.ended:
                     time.sleep(0.01)
                     continue
                 pending, pending_pos, pending_step = self._render_next()
@@ -428,7 +420,7 @@ class Player:
                         pending, pending_pos, pending_step = tail
                         self._flushed = True
                     else:
-                        self._end_mark = self._write
+                        ring.mark_end()
                         continue
                 if fade_pos >= 0:
                     k = min(pending.shape[1], self._fade.shape[0] - fade_pos)
@@ -437,17 +429,17 @@ class Player:
                         fade_pos += k
                     else:
                         fade_pos = -1
-            free = self._free()
+            free = ring.free()
             if free <= 0:
                 time.sleep(0.004 if self.playing else 0.02)
                 continue
             m = min(free, pending.shape[1])
-            self._write_ring(pending[:, :m], pending_pos, pending_step)
+            ring.write(pending[:, :m], pending_pos, pending_step)
             if m == pending.shape[1]:
                 pending = None
                 if self._flushed:
                     self._flushed = False
-                    self._end_mark = self._write
+                    ring.mark_end()
             else:
                 pending = pending[:, m:]
                 pending_pos += m * pending_step
@@ -466,8 +458,8 @@ class Player:
             return None, 0.0, 1.0
         block = self._scratch[:, :n]
         mixer.render(pos, block)
-        proc = self.processor
-        if _tracks_positions(proc):  # e.g. core.practice.TempoPitch: exact positions
+        proc, tracking = self._proc
+        if tracking:  # e.g. core.practice.TempoPitch: exact positions
             first = float(proc.output_source_position)
             out = proc.process(block, source_frame=float(pos))
             step = float(proc.tempo)
@@ -498,29 +490,15 @@ class Player:
 
     def _flush_processor(self) -> tuple[np.ndarray, float, float] | None:
         """The processor's buffered tail at the end of the song (``None`` if it has none)."""
-        proc = self.processor
-        flush = getattr(proc, "flush", None)
-        if flush is None or not _tracks_positions(proc):
+        proc, tracking = self._proc
+        if not tracking:
             return None
         first = float(proc.output_source_position)
-        out = flush()
+        out = proc.flush()
         if out is None or out.shape[1] == 0:
             return None
         out, step = self._to_device_rate(out, float(proc.tempo))
         return (out, first, step) if out.shape[1] else None
-
-    def _write_ring(self, block: np.ndarray, first_pos: float, step: float) -> None:
-        m = block.shape[1]
-        cap = self._cap
-        w = self._write
-        i = w % cap
-        k = min(m, cap - i)
-        self._ring[i:i + k] = block[:, :k].T
-        self._pos[i:i + k] = first_pos + self._steps[:k] * step
-        if k < m:
-            self._ring[:m - k] = block[:, k:].T
-            self._pos[:m - k] = first_pos + (self._steps[k:m]) * step
-        self._write = w + m
 
 
 def output_devices() -> list[str]:
