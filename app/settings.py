@@ -12,10 +12,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
+from core.options import DEVICES
+
 ORGANIZATION = "Stemweave"
 APPLICATION = "Stemweave"
 MAX_RECENT = 10
-DEVICES = ("auto", "cpu", "cuda", "mps")
+
+__all__ = ["APPLICATION", "DEVICES", "MAX_RECENT", "ORGANIZATION", "Settings"]
 
 
 class Settings:

@@ -31,13 +31,11 @@ import numpy as np
 import torch
 
 from core.errors import SeparationCancelled
+from core.options import DEFAULT_OVERLAP, DEFAULT_SEGMENT_S, check_overlap
 from core.resample import resample
 
 log = logging.getLogger(__name__)
 
-#: default window length (seconds) and overlap fraction; chosen by measurement (docs/engine.md).
-DEFAULT_SEGMENT_S = 12.0
-DEFAULT_OVERLAP = 0.1
 #: shortest window the model gets (the 32 kHz STFT needs > 1024 samples of reflect padding).
 MIN_WINDOW_S = 0.25
 #: extra input read on each side of a window before resampling, so the resampler's filter sees
@@ -90,15 +88,15 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
         base_rate: model's first stage rate.
         hop: model stride ``W`` at the base rate.
         segment_s: window length in seconds.
-        overlap: fraction of a window shared with each neighbour, in ``[0, 0.9]``.
+        overlap: fraction of a window shared with each neighbour (bounds:
+            :func:`core.options.check_overlap`).
 
     Returns:
         windows in time order.
     """
     if frames < 1:
         raise ValueError("cannot plan windows for an empty signal")
-    if not 0.0 <= overlap <= 0.9:
-        raise ValueError("overlap must be between 0 and 0.9")
+    check_overlap(overlap)
     g = grid_frames(sample_rate, base_rate, hop)
     min_frames = -(-int(np.ceil(MIN_WINDOW_S * sample_rate)) // g) * g
     seg = max(int(round(segment_s * sample_rate / g)) * g, min_frames)

@@ -25,12 +25,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.apply import DEFAULT_OVERLAP, DEFAULT_SEGMENT_S, Progress, run_segments
+from core.apply import Progress, run_segments
 from core.audio import StemWriter, check_bits, open_source, output_format
 from core.checkpoint import load_model
 from core.device import pick_device
 from core.errors import AudioWriteError, SeparationCancelled, SeparationError
 from core.model import MetaTasNet
+from core.options import (
+    DEFAULT_OVERLAP,
+    DEFAULT_SEGMENT_S,
+    PRECISIONS,
+    check_overlap,
+    check_precision,
+    check_segment,
+)
 from core.precision import PrecisionChoice, choose_precision, forward_fn
 from core.resample import METHODS
 
@@ -38,7 +46,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PRECISIONS", "Progress", "Separator", "lsq_stem_gains", "sum_to_mix"]
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: a mixture quieter than this (std of float samples) is treated as digital silence.
 SILENCE_STD = 1e-9
 #: frames per block when scanning or post-processing files.
@@ -114,9 +121,9 @@ class Separator:
             float64-magnitude setting are restored after every call) or the path of a weights
             file (native or authors').
         device: ``"auto"`` (CUDA -> MPS -> CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
-        segment_s: model window length in seconds (default :data:`core.apply.DEFAULT_SEGMENT_S`).
+        segment_s: model window length in seconds (default :data:`core.options.DEFAULT_SEGMENT_S`).
         overlap: fraction of a window shared with each neighbour (default
-            :data:`core.apply.DEFAULT_OVERLAP`).
+            :data:`core.options.DEFAULT_OVERLAP`).
         threads: CPU threads for torch (process-wide setting); ``None`` leaves it alone.
         precision: ``"auto"`` (the fastest precision that keeps the output within 35 dB SDR of
             fp32, measured once per model and machine and cached: :mod:`core.precision`),
@@ -146,17 +153,12 @@ class Separator:
         # MPS has no float64. Set only while separating (a training model passed in for
         # validation keeps its own setting and train/eval mode).
         self.float64_magnitude = self.device.type != "mps"
-        self.segment_s = float(DEFAULT_SEGMENT_S if segment_s is None else segment_s)
-        self.overlap = float(DEFAULT_OVERLAP if overlap is None else overlap)
-        if self.segment_s < 1.0:
-            raise ValueError("segment must be at least 1 second")
-        if not 0.0 <= self.overlap <= 0.5:
-            raise ValueError("overlap must be between 0 and 0.5")
+        self.segment_s = check_segment(DEFAULT_SEGMENT_S if segment_s is None else segment_s)
+        self.overlap = check_overlap(DEFAULT_OVERLAP if overlap is None else overlap)
         if resampler not in METHODS:
             raise ValueError(f"unknown resampler {resampler!r}; use {' or '.join(METHODS)}")
         self.resampler = resampler
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+        check_precision(precision)
         if precision == "fp16" and self.device.type == "cpu":
             raise ValueError("fp16 is only supported on a GPU; use bf16 or fp32 on the CPU")
         #: the precision asked for; ``"auto"`` is resolved by measurement on the first separation

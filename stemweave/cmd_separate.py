@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core import options
 from core.config import STEMS
 
 
@@ -41,8 +42,23 @@ def _bounded(kind: type, lo: float, hi: float | None, rule: str) -> Callable[[st
     return parse
 
 
-_positive_float = _bounded(float, 1.0, None, "must be at least 1 second")
-_overlap = _bounded(float, 0.0, 0.5, "must be between 0 and 0.5")
+def _checked(check: Callable[[float], float]) -> Callable[[str], float]:
+    """An argparse type: a number accepted by one of :mod:`core.options`' checks (the engine
+    applies the same check, so the bounds are written once)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a valid number: {value!r}") from exc
+        try:
+            return check(number)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return parse
+
+
 _threads = _bounded(int, 1, None, "must be at least 1")
 
 
@@ -55,21 +71,26 @@ def add_parser(sub: Any) -> None:
                    help="audio files (WAV, FLAC, OGG, MP3; M4A/AAC/video need ffmpeg)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--model", metavar="NAME|PATH",
-                   help="weights file or installed model name (default: the built-in model)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="weights file, 'builtin', or a downloaded or imported model's name "
+                        "(default: the built-in model, else the first downloaded one)")
+    p.add_argument("--device", default="auto", choices=options.DEVICES,
                    help="compute device (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--format", default="wav", choices=["wav", "flac"], help="output format")
     p.add_argument("--bits", default="24", choices=["16", "24", "32f"],
                    help="sample format (32f = 32-bit float, WAV only)")
     p.add_argument("--stems", type=_stems, default=None, metavar="LIST",
                    help="comma-separated subset of drums,bass,other,vocals (default: all)")
-    p.add_argument("--segment", type=_positive_float, default=None, metavar="SECONDS",
-                   help="model window length in seconds (default 12)")
-    p.add_argument("--overlap", type=_overlap, default=None, metavar="FRACTION",
-                   help="overlap between neighbouring windows, 0-0.5 (default 0.1)")
+    p.add_argument("--segment", type=_checked(options.check_segment), default=None,
+                   metavar="SECONDS",
+                   help=f"model window length in seconds, at least {options.SEGMENT_MIN_S:g} "
+                        f"(default {options.DEFAULT_SEGMENT_S:g})")
+    p.add_argument("--overlap", type=_checked(options.check_overlap), default=None,
+                   metavar="FRACTION",
+                   help=f"overlap between neighbouring windows, {options.OVERLAP_MIN:g}-"
+                        f"{options.OVERLAP_MAX:g} (default {options.DEFAULT_OVERLAP:g})")
     p.add_argument("--threads", type=_threads, default=None, metavar="N",
                    help="CPU threads (default: all cores)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="auto", choices=options.PRECISIONS,
                    help="network precision (default auto: the fastest one within 35 dB SDR of "
                         "fp32, measured once per model and machine; -v shows the choice)")
     p.add_argument("-v", "--verbose", action="store_true",
