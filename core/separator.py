@@ -114,7 +114,8 @@ class _LsqAccumulator:
 
 
 class Separator:
-    """Separate songs into drums, bass, other and vocals with one loaded model.
+    """Separate songs into the loaded model's stems (:attr:`stems`, its ``config.stems`` in
+    output order, e.g. drums, bass, other, vocals).
 
     Args:
         model: a :class:`MetaTasNet` (moved to the device and baked; its train/eval mode and
@@ -237,17 +238,18 @@ class Separator:
             sample_rate: rate in Hz (any).
             progress: called after every window with a :class:`Progress`.
             cancel: polled between windows; returning True raises ``SeparationCancelled``.
-            on_segment: ``on_segment(start_frame, block)`` with ``block`` ``(4, channels, n)``,
+            on_segment: ``on_segment(start_frame, block)`` with ``block`` ``(stems, channels, n)``
+                (one row per name in :attr:`stems`),
                 called in time order with contiguous blocks covering the output exactly once.
                 With ``lsq_gains`` the blocks are provisional (before the gains, which need the
                 whole song); the returned array is final.
             sum_to_mix: make the stems sum to the input exactly (float32 rounding); the
-                residual is spread equally over the four stems (applied after ``lsq_gains``).
-            lsq_gains: scale each stem per channel by the least-squares fit of the four stems to
+                residual is spread equally over the stems (applied after ``lsq_gains``).
+            lsq_gains: scale each stem per channel by the least-squares fit of the stems to
                 the mixture (the paper's evaluation post-processing).
 
         Returns:
-            float32 ``(4, channels, frames)`` at ``sample_rate``.
+            float32 ``(stems, channels, frames)`` at ``sample_rate``, rows in :attr:`stems` order.
 
         Raises:
             SeparationError: empty, non-finite or malformed input.
@@ -319,7 +321,7 @@ class Separator:
         Args:
             input_path: any file :func:`core.audio.load_audio` reads.
             output_dir: folder for the stems (the CLI passes ``OUTDIR/<input stem>``).
-            stems: subset of :attr:`stems` to write (default all four).
+            stems: subset of :attr:`stems` to write (default all of them).
             format: ``"wav"`` or ``"flac"``.
             bits: ``"16"``, ``"24"`` or ``"32f"``.
             progress: called after every window (the level scan is not counted).
