@@ -54,3 +54,7 @@ class DeviceError(StemweaveError):
 
 class DataError(StemweaveError):
     """Training or evaluation data is missing or malformed."""
+
+
+class AnalysisError(StemweaveError):
+    """A song could not be analysed (tempo, beats, key, chords), or librosa is missing."""

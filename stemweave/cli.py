@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "train": "stemweave.cmd_training",
     "evaluate": "stemweave.cmd_training",
     "synth": "stemweave.cmd_synth",
+    "analyze": "stemweave.cmd_analyze",
 }
 
 
