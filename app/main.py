@@ -173,6 +173,8 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
         got = wait_for_signal(window, window.separation_ended, timeout_s)
         if not got or got[0][0] != "finished":
             raise StemweaveError(window.errors[-1] if window.errors else "separation failed")
+    if window.grid.worker is not None:  # the musical grid (refined on the stems)
+        wait_for_signal(window, window.grid.analysed, timeout_s)
     window.set_fit_heights(True)
     for lane in spectrogram_lanes:
         window.set_lane_mode(lane, "spectrogram")
@@ -182,7 +184,10 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
     while window.spec_workers and deadline.isActive():
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     dur = window.session.duration_s
-    window.set_loop(dur * 0.35, dur * 0.55)
+    a, b = dur * 0.35, dur * 0.55
+    if window.grid.analysis is not None:  # whole bars
+        a, b = window.grid.analysis.snap(a, "bar"), window.grid.analysis.snap(b, "bar")
+    window.set_loop(a, b)
     window.seek(dur * 0.42)
     window.session.set_gain_db(2, -4.5)
     window.session.set_pan(3, -0.3)

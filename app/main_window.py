@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -31,11 +32,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.grid import GridController
 from app.playback import PlaybackError, Player
 from app.session import LANES, Session
 from app.settings import Settings
 from app.stem_cache import StemCache, cache_key, model_identity
 from app.widgets.export_dialog import ExportDialog, ExportOptions
+from app.widgets.grid_ruler import ChordRow
 from app.widgets.lane_view import SPECTROGRAM
 from app.widgets.practice_panel import PracticePanel
 from app.widgets.stem_lane import StemLane
@@ -142,6 +145,9 @@ class MainWindow(QMainWindow):
         self.eta_label.setMinimumWidth(90)
 
         self.timeline = Timeline()
+        self.chord_row = ChordRow()
+        self.chord_row.setXLink(self.timeline)
+        self.grid = GridController(self)
         self.lanes = [StemLane(i, name) for i, name in enumerate(LANES)]
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
         self.scrollbar.setRange(0, 0)
@@ -151,9 +157,16 @@ class MainWindow(QMainWindow):
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(1)
         ruler_row = QWidget()
-        ruler_layout = QVBoxLayout(ruler_row)
-        ruler_layout.setContentsMargins(210, 0, 0, 0)
-        ruler_layout.addWidget(self.timeline)
+        ruler_layout = QHBoxLayout(ruler_row)
+        ruler_layout.setContentsMargins(0, 0, 0, 0)
+        ruler_layout.setSpacing(0)
+        ruler_layout.addWidget(self.grid.info)
+        ruler_col = QVBoxLayout()
+        ruler_col.setContentsMargins(0, 0, 0, 0)
+        ruler_col.setSpacing(0)
+        ruler_col.addWidget(self.chord_row)
+        ruler_col.addWidget(self.timeline)
+        ruler_layout.addLayout(ruler_col, 1)
         col.addWidget(ruler_row)
         for lane in self.lanes:
             lane.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -255,6 +268,7 @@ class MainWindow(QMainWindow):
         self.practice_action.setText("&Practice tools (tempo, pitch, presets)")
         self.practice_action.setShortcut(QKeySequence("Ctrl+P"))
         view_menu.addAction(self.practice_action)
+        self.grid.build_actions(view_menu)
         lanes_menu = menu.addMenu("L&anes")
         for a in self.lane_actions:
             lanes_menu.addAction(a)
@@ -288,8 +302,8 @@ class MainWindow(QMainWindow):
         self.transport.play_clicked.connect(self.toggle_play)
         self.transport.stop_clicked.connect(self.stop)
         self.transport.loop_toggled.connect(self.set_loop_enabled)
-        self.timeline.loop_changed.connect(self.set_loop)
-        self.timeline.seek_requested.connect(self.seek)
+        self.timeline.loop_changed.connect(self._loop_dragged)
+        self.timeline.seek_requested.connect(self._seek_clicked)
         for lane in self.lanes:
             for b in (lane.mute_button, lane.solo_button, lane.view_button):
                 b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -298,7 +312,7 @@ class MainWindow(QMainWindow):
             lane.solo_toggled.connect(s.set_solo)
             lane.pan_changed.connect(s.set_pan)
             lane.mode_changed.connect(self.set_lane_mode)
-            lane.seek_requested.connect(self.seek)
+            lane.seek_requested.connect(self._seek_clicked)
         p = self.practice
         p.tempo_changed.connect(self._set_tempo)
         p.pitch_changed.connect(self._set_pitch)
@@ -420,6 +434,7 @@ class MainWindow(QMainWindow):
             f"{song.path.name}: {format_time(s.duration_s)}, {s.sample_rate} Hz, "
             f"{s.mixer.channels} channel(s){cached}")
         self._update_enabled()
+        self.grid.start(use_stems=s.stems_complete)
         self.song_loaded.emit()
         self.settings.add_recent_file(song.path)
         self.settings.last_open_dir = str(song.path.parent)
@@ -437,6 +452,7 @@ class MainWindow(QMainWindow):
         assert s.mixer is not None and s.path is not None
         self.player = Player(s.mixer, device=self.audio_device)
         self._setup_practice()
+        self.grid.clear()
         self.loop_s = (0.0, 0.0)
         self.timeline.set_region(0.0, 0.0)
         self.transport.show_loop(False)
@@ -549,6 +565,7 @@ class MainWindow(QMainWindow):
         self.eta_label.setText("")
         self.statusBar().showMessage("Separation finished.")
         self._update_enabled()
+        self.grid.start(use_stems=True)
         self.separation_ended.emit("finished")
 
     def _sep_failed(self, error: BaseException) -> None:
@@ -717,7 +734,8 @@ class MainWindow(QMainWindow):
         from core.practice import count_in
 
         try:
-            return count_in(self.practice.heard_bpm, self.session.sample_rate, bars=bars)
+            return count_in(self.practice.heard_bpm, self.session.sample_rate, bars=bars,
+                            beats_per_bar=self.grid.beats_per_bar)
         except StemweaveError as exc:
             self.show_error(str(exc), "Count-in")
             return None
@@ -748,6 +766,17 @@ class MainWindow(QMainWindow):
         if self.player is not None:
             self.player.seek(seconds * self.session.sample_rate)
             self._tick(force=True)
+
+    def _seek_clicked(self, seconds: float) -> None:
+        """A click on the ruler or a lane: seek, snapped to the grid (Shift: exactly)."""
+        self.seek(self.grid.snap(seconds))
+
+    def _loop_dragged(self, start_s: float, end_s: float) -> None:
+        """A loop drawn or moved on the ruler: edges snapped to the grid (Shift: exactly)."""
+        a, b = self.grid.snap(start_s), self.grid.snap(end_s)
+        if b <= a:  # both edges snapped to one beat: keep what was drawn
+            a, b = start_s, end_s
+        self.set_loop(a, b)
 
     def nudge(self, delta_s: float) -> None:
         """Move the playhead by ``delta_s`` seconds."""

@@ -157,6 +157,35 @@ class Settings:
     def song_bpm(self, value: float) -> None:
         self.store.setValue("practice/bpm", str(float(value)))
 
+    # -- musical grid ------------------------------------------------------------------------
+    @property
+    def auto_analyze(self) -> bool:
+        """Analyse every opened song (tempo, beats, key, chords) in the background."""
+        return self._str("grid/auto_analyze", "true").lower() in ("true", "1")
+
+    @auto_analyze.setter
+    def auto_analyze(self, value: bool) -> None:
+        self.store.setValue("grid/auto_analyze", "true" if value else "false")
+
+    @property
+    def ruler_bars(self) -> bool:
+        """The ruler counts bars:beats (True) or minutes:seconds (False)."""
+        return self._str("grid/ruler_bars", "true").lower() in ("true", "1")
+
+    @ruler_bars.setter
+    def ruler_bars(self, value: bool) -> None:
+        self.store.setValue("grid/ruler_bars", "true" if value else "false")
+
+    @property
+    def snap(self) -> str:
+        """What loop edges and seeks snap to: ``"beat"``, ``"bar"`` or ``"off"``."""
+        value = self._str("grid/snap", "beat")
+        return value if value in ("beat", "bar", "off") else "beat"
+
+    @snap.setter
+    def snap(self, value: str) -> None:
+        self.store.setValue("grid/snap", value if value in ("beat", "bar", "off") else "beat")
+
     # -- window ------------------------------------------------------------------------------
     @property
     def window_geometry(self) -> QByteArray | None:

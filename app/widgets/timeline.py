@@ -1,5 +1,8 @@
 """The time ruler above the lanes: a time axis, the playhead, and the A-B loop region.
 
+The axis counts bars:beats once the song's musical grid is known, else minutes:seconds
+(:class:`app.widgets.grid_ruler.MusicalAxis`, reachable as ``Timeline.axis``).
+
 Dragging on the ruler draws a new loop region; the region's edges can then be dragged. A click
 (without dragging) seeks. Intents: ``loop_changed(start_s, end_s)`` when a drag ends,
 ``seek_requested(seconds)`` on a click.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 
+from app.widgets.grid_ruler import MusicalAxis
 from app.widgets.lane_view import BACKGROUND
 
 
@@ -57,14 +61,16 @@ class Timeline(pg.PlotWidget):
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         self._vb = _RulerViewBox(self)
-        super().__init__(parent=parent, background=BACKGROUND, viewBox=self._vb)
+        self.axis = MusicalAxis()
+        super().__init__(parent=parent, background=BACKGROUND, viewBox=self._vb,
+                         axisItems={"top": self.axis})
         item = self.getPlotItem()
         item.hideButtons()
         item.setMenuEnabled(False)
         item.hideAxis("left")
         item.showAxis("top")
         item.hideAxis("bottom")
-        item.getAxis("top").setLabel("time", units="s")
+        self.axis.enableAutoSIPrefix(False)
         self._vb.setMouseEnabled(x=True, y=False)
         self._vb.setYRange(0, 1, padding=0)
         self.setFixedHeight(46)

@@ -10,7 +10,8 @@ neither stretched nor pitch-shifted: a click is always the same short, crisp sou
 * :func:`click_sound` -- one click (accented downbeat: higher and louder).
 * :func:`count_in` -- ``bars`` bars of clicks to play before playback starts.
 * :func:`click_track` -- the clicks for a source range at a tempo (offline export).
-* :class:`Metronome` -- the same, block by block for the player (carries click tails over).
+* :class:`Metronome` -- the same, block by block for the player (carries click tails over);
+  :meth:`Metronome.set_grid` makes it click on detected beats (core.analysis) instead.
 """
 
 from __future__ import annotations
@@ -246,6 +247,8 @@ class Metronome:
         self._tail = np.zeros(0, dtype=np.float32)
         self._last_beat: int | None = None
         self._stop_s: float | None = None
+        self._grid: np.ndarray | None = None
+        self._numbers: np.ndarray | None = None
 
     def set_bpm(self, bpm: float, offset_s: float | None = None) -> None:
         """Change the song's BPM (and optionally the downbeat time)."""
@@ -253,6 +256,36 @@ class Metronome:
         if offset_s is not None:
             self.offset_s = float(offset_s)
         self._last_beat = None
+
+    def set_grid(self, beats: Sequence[float] | None, numbers: Sequence[int] | None = None,
+                 beats_per_bar: int | None = None) -> None:
+        """Click on detected beats instead of a steady BPM.
+
+        Args:
+            beats: beat times in source seconds, ascending (``None`` or empty: back to the
+                steady ``bpm``/``offset_s`` grid).
+            numbers: each beat's position in its bar (1 = downbeat, accented); all accented
+                when omitted.
+            beats_per_bar: the metre (kept when omitted).
+        """
+        if beats is None or len(beats) == 0:
+            self._grid = None
+            self._numbers = None
+        else:
+            self._grid = np.asarray(beats, dtype=np.float64)
+            nums = np.ones(len(beats), dtype=np.int64) if numbers is None else np.asarray(
+                numbers, dtype=np.int64)
+            if nums.shape != self._grid.shape:
+                raise PracticeError("one bar position per beat is needed")
+            self._numbers = nums
+        if beats_per_bar is not None:
+            self.beats_per_bar = max(1, int(beats_per_bar))
+        self._last_beat = None
+
+    @property
+    def locked(self) -> bool:
+        """Whether the clicks follow detected beats (:meth:`set_grid`)."""
+        return self._grid is not None
 
     def reset(self) -> None:
         """Forget click tails and which beats already clicked (seek, loop wrap)."""
@@ -288,15 +321,25 @@ class Metronome:
             elif abs(start_s - self._stop_s) >= 0.1:
                 self._last_beat = None  # the position jumped (loop wrap, seek)
         self._stop_s = stop_s
-        beats = _beat_times(start_s, stop_s, self.bpm, self.offset_s)
+        grid, numbers = self._grid, self._numbers
+        if grid is not None:
+            beats = np.arange(np.searchsorted(grid, start_s - 1e-9),
+                              np.searchsorted(grid, stop_s - 1e-9))
+        else:
+            beats = _beat_times(start_s, stop_s, self.bpm, self.offset_s)
         click_len = click_sound(self.sample_rate).shape[0]
         ext = np.zeros(n_out + click_len, dtype=np.float32)
         for b in beats:
             if self._last_beat is not None and b <= self._last_beat:
                 continue
-            src = (self.offset_s + b * 60.0 / self.bpm) * sr
+            if grid is not None and numbers is not None:
+                src = grid[b] * sr
+                k = int(numbers[b]) - 1  # accented when it is the bar's first beat
+            else:
+                src = (self.offset_s + b * 60.0 / self.bpm) * sr
+                k = int(b)
             at = max(0, int(round((src - source_start_frame) / tempo)))
-            _add_click(ext, at, int(b), self.beats_per_bar, self.sample_rate, self.gain)
+            _add_click(ext, at, k, self.beats_per_bar, self.sample_rate, self.gain)
             self._last_beat = int(b)
         out += ext[:n_out]
         spill = ext[n_out:]
