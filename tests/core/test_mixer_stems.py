@@ -7,20 +7,15 @@ import pytest
 
 from core.config import STEMS
 from core.mixer import Mixer
+from tests.core.test_mixer import _render
 
 SIX = ("drums", "bass", "other", "vocals", "guitar", "piano")
 
 
 def _six(frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(1)
-    stems = rng.uniform(-0.1, 0.1, size=(6, 2, frames)).astype(np.float32)
+    """A six-stem song: (mix, stems ``(6, 2, frames)``)."""
+    stems = np.random.default_rng(1).uniform(-0.1, 0.1, (6, 2, frames)).astype(np.float32)
     return stems.sum(axis=0), stems
-
-
-def _render(m: Mixer, start: int, n: int) -> np.ndarray:
-    out = np.full((2, n), 9.0, dtype=np.float32)
-    m.render(start, out)
-    return out
 
 
 def test_six_stems_give_seven_lanes_and_mix_by_name() -> None:
