@@ -5,6 +5,11 @@ Widgets emit intents; this window turns them into calls on the :class:`~app.sess
 :class:`~app.workers.Worker` jobs (open, separate, spectrogram, export), and shows their results.
 A 30 Hz timer polls the player's playhead. Every error ends in a (non-blocking) message box and
 in :attr:`MainWindow.errors`.
+
+This module builds the window, wires it, and opens songs; each feature's behaviour lives in its
+own module under ``app/features/``: transport, lanes (and the time axis), practice, separation
+and export are mixins of :class:`MainWindow`; the musical grid is a controller
+(:class:`app.features.grid.GridController`, ``window.grid``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -32,12 +37,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.grid import GridController
-from app.playback import PlaybackError, Player
+from app.features.export import ExportMixin
+from app.features.grid import GridController
+from app.features.lanes import LanesMixin
+from app.features.practice import PracticeMixin
+from app.features.separation import SeparationMixin
+from app.features.transport import TransportMixin
+from app.playback import Player
 from app.session import LANES, Session
 from app.settings import Settings
-from app.stem_cache import StemCache, cache_key, model_identity
-from app.widgets.export_dialog import ExportDialog, ExportOptions
+from app.stem_cache import StemCache, model_identity
 from app.widgets.grid_ruler import ChordRow
 from app.widgets.lane_view import SPECTROGRAM
 from app.widgets.practice_panel import PracticePanel
@@ -45,7 +54,6 @@ from app.widgets.stem_lane import StemLane
 from app.widgets.timeline import Timeline
 from app.widgets.transport import Transport, format_time
 from app.workers import (
-    ExportJob,
     ExportWorker,
     LoadedSong,
     LoadWorker,
@@ -67,7 +75,8 @@ NO_MODEL_MESSAGE = (
     "download one from the list, or choose a checkpoint file (.safetensors or the authors' .pt).")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, ExportMixin,
+                 QMainWindow):
     """Stemweave's window.
 
     Args:
@@ -502,461 +511,6 @@ class MainWindow(QMainWindow):
                 self.open_file(url.toLocalFile())
                 event.acceptProposedAction()
                 return
-
-    # ------------------------------------------------------------------------------ separate
-    def separate(self) -> SeparationWorker | None:
-        """Separate the open song in the background (stems appear as segments finish)."""
-        s = self.session
-        if not s.is_open or self.sep_worker is not None or self.load_worker is not None:
-            return None
-        from core.model_store import model_stems
-
-        try:
-            model_path = self.resolve_model()
-            model_id = model_identity(model_path)
-            stem_names = model_stems(model_path)
-        except ModelNotFoundError as exc:
-            self.show_error(str(exc), "Choose a model", settings_button=True)
-            return None
-        except (OSError, StemweaveError) as exc:
-            self.show_error(f"The model file cannot be read: {exc}", "Choose a model")
-            return None
-        mixer, envs = s.prepare_stems(stem_names)
-        key = cache_key(s.song_id, model_id)
-        worker = SeparationWorker(
-            mixer, envs, model_path, self.settings.device, cache=self.cache, cache_key=key,
-            cache_info={"song": str(s.path), "model": model_id})
-        self.sep_worker = worker
-        s.cache_key = key
-        self.progress.setValue(0)
-        self.progress.setFormat("Loading model…")
-        self.eta_label.setText("")
-        self.statusBar().showMessage(f"Separating with {model_path.name}…")
-        self._update_enabled()
-        self.pool.start(worker, {"segment_ready": s.stems_delivered,
-                                 "progressed": self._sep_progress,
-                                 "returned": self._sep_finished, "errored": self._sep_failed,
-                                 "aborted": self._sep_cancelled})
-        return worker
-
-    def cancel_separation(self) -> None:
-        """Ask the running separation to stop."""
-        if self.sep_worker is not None:
-            self.sep_worker.cancel()
-            self.progress.setFormat("Cancelling…")
-
-    def _sep_progress(self, fraction: float, eta: float) -> None:
-        if self.sep_worker is None:
-            return
-        self.progress.setFormat("Separating %p%")
-        self.progress.setValue(int(fraction * 1000))
-        self.eta_label.setText(f"ETA {format_time(eta)[:-2]}" if eta >= 0 else "")
-
-    def _sep_finished(self, _stems: object) -> None:
-        if self.sender() is not self.sep_worker:
-            return
-        self.sep_worker = None
-        self.session.finish_stems()
-        if self.fit_heights_action.isChecked():
-            self.set_fit_heights(True)
-        for lane in self.lanes[1:]:
-            if lane.view.mode == SPECTROGRAM:
-                self._request_spectrogram(lane.lane)
-        self.eta_label.setText("")
-        self.statusBar().showMessage("Separation finished.")
-        self._update_enabled()
-        self.grid.start(use_stems=True)
-        self.separation_ended.emit("finished")
-
-    def _sep_failed(self, error: BaseException) -> None:
-        if self.sender() is self.sep_worker:
-            self._sep_ended("failed", describe_error(error))
-
-    def _sep_cancelled(self, _cancel: BaseException) -> None:
-        if self.sender() is self.sep_worker:
-            self._sep_ended("cancelled")
-
-    def _sep_ended(self, outcome: str, message: str = "") -> None:
-        self.sep_worker = None
-        self.session.drop_stems()
-        self.eta_label.setText("")
-        self._update_enabled()
-        if outcome == "failed":
-            self.statusBar().showMessage("Separation failed.")
-            self.show_error(message, "Separation failed")
-        else:
-            self.statusBar().showMessage("Separation cancelled.")
-        self.separation_ended.emit(outcome)
-
-    def _stems_reset(self) -> None:
-        s = self.session
-        for lane in self.lanes[1:]:
-            lane.view.set_envelope(s.envelopes[lane.lane], s.sample_rate)
-            lane.view.set_spectrogram(s.spectrograms.get(lane.lane))
-            if lane.view.mode == SPECTROGRAM and lane.lane not in s.spectrograms:
-                lane.view.show_message("" if s.stems_complete else "Spectrogram after separation")
-
-    def _stems_changed(self, start: int, stop: int) -> None:
-        s = self.session
-        if not s.sample_rate:
-            return
-        (x0, x1), _ = self.timeline.getPlotItem().getViewBox().viewRange()
-        if stop / s.sample_rate < x0 or start / s.sample_rate > x1:
-            return
-        for lane in self.lanes[1:]:
-            lane.view.redraw()
-
-    # ------------------------------------------------------------------------------ lanes
-    def _lane_changed(self, lane: int) -> None:
-        mixer = self.session.mixer
-        if mixer is not None:
-            self.lanes[lane].show_state(mixer.lanes[lane])
-
-    def set_lane_mode(self, lane: int, mode: str) -> None:
-        """Show ``lane`` as a waveform or a spectrogram (computed in the background, cached)."""
-        view = self.lanes[lane].view
-        blocker = QSignalBlocker(self.lanes[lane].view_button)
-        self.lanes[lane].view_button.setChecked(mode == SPECTROGRAM)
-        del blocker
-        view.set_mode(mode)
-        if mode == SPECTROGRAM:
-            self._request_spectrogram(lane)
-
-    def _request_spectrogram(self, lane: int) -> None:
-        s = self.session
-        view = self.lanes[lane].view
-        spec = s.spectrograms.get(lane)
-        if spec is not None:
-            view.set_spectrogram(spec)
-            return
-        audio = s.lane_audio(lane)
-        if audio is None or (lane > 0 and not s.stems_complete):
-            view.show_message("Spectrogram after separation")
-            return
-        if lane in self.spec_workers:
-            return
-        view.show_message("Computing spectrogram…")
-        worker = SpectrogramWorker(lane, audio, s.sample_rate)
-        worker.token = s.mixer
-        self.spec_workers[lane] = worker
-        self.pool.start(worker, {"returned": self._spec_done, "errored": self._spec_failed,
-                                 "aborted": self._spec_cancelled})
-
-    def _spec_done(self, result: Any) -> None:
-        worker = self.sender()
-        lane, spec = result
-        if self.spec_workers.get(lane) is worker:
-            del self.spec_workers[lane]
-        stale = getattr(worker, "token", None) is not self.session.mixer
-        if stale or (lane > 0 and not self.session.stems_complete):
-            return
-        self.session.spectrograms[lane] = spec
-        view = self.lanes[lane].view
-        view.set_spectrogram(spec)
-
-    def _spec_failed(self, error: BaseException) -> None:
-        self.spec_workers.pop(getattr(self.sender(), "lane", -1), None)
-        self.show_error(describe_error(error), "Spectrogram")
-
-    def _spec_cancelled(self, _cancel: BaseException) -> None:
-        self.spec_workers.pop(getattr(self.sender(), "lane", -1), None)
-
-    # ------------------------------------------------------------------------------ practice
-    def _setup_practice(self) -> None:
-        """A tempo/pitch processor and a metronome for the new song's player."""
-        s = self.session
-        self.stretcher = None
-        self.metronome = None
-        try:
-            from core.practice import Metronome, TempoPitch
-
-            self.stretcher = TempoPitch(s.sample_rate, 2, tempo=self.practice.tempo,
-                                        semitones=self.practice.semitones)
-            self.metronome = Metronome(s.sample_rate, self.practice.bpm)
-        except (StemweaveError, ImportError) as exc:  # e.g. Rubber Band not installed
-            log.warning("practice tools unavailable: %s", exc)
-            self.practice.setEnabled(False)
-            self.practice.setToolTip(f"Not available: {exc}")
-            return
-        assert self.player is not None
-        self.player.set_processor(self.stretcher)
-        self.player.metronome = self.metronome if self.practice.metronome_on else None
-
-    def _set_tempo(self, ratio: float) -> None:
-        if self.stretcher is not None:
-            try:
-                self.stretcher.set_tempo(ratio)
-            except StemweaveError as exc:
-                self.show_error(str(exc), "Tempo")
-
-    def _set_pitch(self, semitones: float) -> None:
-        if self.stretcher is not None:
-            try:
-                self.stretcher.set_pitch(semitones)
-            except StemweaveError as exc:
-                self.show_error(str(exc), "Pitch")
-
-    def _set_bpm(self, bpm: float) -> None:
-        self.settings.song_bpm = bpm
-        if self.metronome is not None:
-            try:
-                self.metronome.set_bpm(bpm)
-            except StemweaveError as exc:
-                self.show_error(str(exc), "Metronome")
-
-    def _set_metronome(self, on: bool) -> None:
-        if self.player is not None:
-            self.player.metronome = self.metronome if on else None
-
-    def _capture_preset(self, name: str) -> Any:
-        from core.practice import capture_preset
-
-        mixer = self.session.mixer
-        if mixer is None:
-            raise StemweaveError("Open a song first.")
-        return capture_preset(name, mixer, tempo=self.practice.tempo,
-                              semitones=self.practice.semitones)
-
-    def _apply_preset(self, preset: Any) -> None:
-        from core.practice import apply_preset
-
-        mixer = self.session.mixer
-        if mixer is None:
-            return
-        apply_preset(preset, mixer)
-        for lane in self.lanes:
-            lane.show_state(mixer.lanes[lane.lane])
-
-    def _count_in(self) -> Any:
-        bars = self.practice.count_in_bars
-        if bars <= 0 or self.session.sample_rate <= 0:
-            return None
-        from core.practice import count_in
-
-        try:
-            return count_in(self.practice.heard_bpm, self.session.sample_rate, bars=bars,
-                            beats_per_bar=self.grid.beats_per_bar)
-        except StemweaveError as exc:
-            self.show_error(str(exc), "Count-in")
-            return None
-
-    # ------------------------------------------------------------------------------ transport
-    def toggle_play(self) -> None:
-        """Play or pause (Space); a count-in set in the practice panel plays first."""
-        if self.player is None:
-            return
-        try:
-            if self.player.playing:
-                self.player.pause()
-            else:
-                self.player.play(count_in=self._count_in())
-        except PlaybackError as exc:
-            self.show_error(str(exc), "Playback")
-        self.transport.show_playing(self.player.playing)
-
-    def stop(self) -> None:
-        """Stop and return to the start (of the loop when looping)."""
-        if self.player is not None:
-            self.player.stop()
-            self.transport.show_playing(False)
-            self._tick(force=True)
-
-    def seek(self, seconds: float) -> None:
-        """Move the playhead to ``seconds``."""
-        if self.player is not None:
-            self.player.seek(seconds * self.session.sample_rate)
-            self._tick(force=True)
-
-    def _seek_clicked(self, seconds: float) -> None:
-        """A click on the ruler or a lane: seek, snapped to the grid (Shift: exactly)."""
-        self.seek(self.grid.snap(seconds))
-
-    def _loop_dragged(self, start_s: float, end_s: float) -> None:
-        """A loop drawn or moved on the ruler: edges snapped to the grid (Shift: exactly)."""
-        a, b = self.grid.snap(start_s), self.grid.snap(end_s)
-        if b <= a:  # both edges snapped to one beat: keep what was drawn
-            a, b = start_s, end_s
-        self.set_loop(a, b)
-
-    def nudge(self, delta_s: float) -> None:
-        """Move the playhead by ``delta_s`` seconds."""
-        if self.player is not None:
-            self.seek(self.player.position_s + delta_s)
-
-    def set_loop(self, start_s: float, end_s: float) -> None:
-        """Set the A-B loop region (a region shorter than 50 ms clears it)."""
-        if self.player is None:
-            return
-        a, b = sorted((max(0.0, start_s), min(self.session.duration_s, end_s)))
-        if b - a < 0.05:
-            a = b = 0.0
-        self.loop_s = (a, b)
-        sr = self.session.sample_rate
-        self.timeline.set_region(a, b)
-        enable = b > a and (self.player.loop_enabled or a != b)
-        self.player.set_loop(a * sr, b * sr, enabled=enable)
-        self.transport.show_loop(self.player.loop_enabled)
-        for lane in self.lanes:
-            lane.view.set_loop(a, b, self.player.loop_enabled)
-        if self.player.loop_enabled and not (a <= self.player.position_s < b):
-            self.seek(a)
-
-    def set_loop_enabled(self, on: bool) -> None:
-        """Switch looping on or off (needs a region dragged on the ruler)."""
-        if self.player is None:
-            return
-        a, b = self.loop_s
-        on = bool(on) and b > a
-        self.player.set_loop_enabled(on)
-        self.transport.show_loop(on)
-        for lane in self.lanes:
-            lane.view.set_loop(a, b, on)
-        if not on and b <= a and self.transport.loop_button.isChecked():
-            self.statusBar().showMessage("Drag on the time ruler to choose a loop region.")
-
-    def _tick(self, force: bool = False) -> None:
-        p = self.player
-        if p is None:
-            return
-        if p.error:
-            message, p.error = p.error, None
-            p.pause()
-            self.transport.show_playing(False)
-            self.show_error(message, "Playback")
-        if p.playing and p.reached_end:
-            p.pause()
-            self.transport.show_playing(False)
-        pos = p.position_s
-        if pos == self._last_pos and not force:
-            return
-        self._last_pos = pos
-        self.timeline.set_playhead(pos)
-        for lane in self.lanes:
-            lane.view.set_playhead(pos)
-        self.transport.show_time(pos, self.session.duration_s)
-        if p.playing:
-            vb = self.timeline.getPlotItem().getViewBox()
-            (x0, x1), _ = vb.viewRange()
-            if pos > x1 or pos < x0:
-                span = x1 - x0
-                vb.setXRange(pos, pos + span, padding=0.0)
-
-    # ------------------------------------------------------------------------------ view
-    def zoom(self, factor: float) -> None:
-        """Zoom the time axis by ``factor`` (< 1 zooms in) around the view centre."""
-        vb = self.timeline.getPlotItem().getViewBox()
-        (x0, x1), _ = vb.viewRange()
-        c, half = (x0 + x1) / 2, (x1 - x0) * factor / 2
-        vb.setXRange(max(0.0, c - half), c + half, padding=0.0)
-
-    def zoom_fit(self) -> None:
-        """Show the whole song."""
-        if self.session.is_open:
-            self.timeline.getPlotItem().getViewBox().setXRange(0.0, self.session.duration_s,
-                                                               padding=0.0)
-
-    def set_fit_heights(self, on: bool) -> None:
-        """Scale each lane's waveform to its own peak (on) or show full scale (off)."""
-        self.fit_heights_action.setChecked(on)
-        for lane in self.lanes:
-            lane.view.set_fit_height(on)
-
-    def _sync_scrollbar(self) -> None:
-        dur = self.session.duration_s
-        (x0, x1), _ = self.timeline.getPlotItem().getViewBox().viewRange()
-        span = max(0.0, x1 - x0)
-        blocker = QSignalBlocker(self.scrollbar)
-        self.scrollbar.setRange(0, max(0, int((dur - span) * 100)))
-        self.scrollbar.setPageStep(max(1, int(span * 100)))
-        self.scrollbar.setSingleStep(max(1, int(span * 10)))
-        self.scrollbar.setValue(int(max(0.0, x0) * 100))
-        del blocker
-
-    def _scrolled(self, value: int) -> None:
-        vb = self.timeline.getPlotItem().getViewBox()
-        (x0, x1), _ = vb.viewRange()
-        start = value / 100.0
-        vb.setXRange(start, start + (x1 - x0), padding=0.0)
-
-    # ------------------------------------------------------------------------------ export
-    def export_dialog(self) -> None:
-        """Ask what to export, then export it."""
-        s = self.session
-        if not s.is_open:
-            return
-        dlg = ExportDialog(self, folder=self.settings.export_dir,
-                           have_stems=s.stems_complete, have_loop=self.loop_s[1] > self.loop_s[0],
-                           fmt=self.settings.export_format, bits=self.settings.export_bits)
-        if dlg.exec():
-            self.export(dlg.options())
-
-    def export(self, options: ExportOptions) -> ExportWorker | None:
-        """Write the chosen files in the background (each atomically)."""
-        s = self.session
-        if not s.is_open or self.export_worker is not None or s.mixer is None or s.path is None:
-            return None
-        if any(src != "mix" for src in options.sources) and not s.stems_complete:
-            self.show_error("Separate the song before exporting stems.", "Export")
-            return None
-        try:
-            options.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.show_error(f"Cannot create the folder {options.folder}: {exc.strerror}",
-                            "Export")
-            return None
-        sr = s.sample_rate
-        a, b = 0, s.frames
-        suffix = ""
-        if options.loop_only and self.loop_s[1] > self.loop_s[0]:
-            a, b = int(self.loop_s[0] * sr), int(self.loop_s[1] * sr)
-            suffix = f" ({format_time(self.loop_s[0])}-{format_time(self.loop_s[1])})".replace(
-                ":", ".")
-        stem_names = s.stem_names
-        jobs = []
-        for src in options.sources:
-            name = "mix" if src == "mix" else stem_names[int(src)]
-            jobs.append(ExportJob(options.folder / f"{s.path.stem} - {name}{suffix}.{options.fmt}",
-                                  name))
-        self.settings.export_format = options.fmt
-        self.settings.export_bits = options.bits
-        tempo = self.stretcher.tempo if self.stretcher is not None else 1.0
-        semitones = self.stretcher.semitones if self.stretcher is not None else 0.0
-        worker = ExportWorker(jobs, s.mixer, a, b, fmt=options.fmt, bits=options.bits,
-                              tempo=tempo, semitones=semitones)
-        self.export_worker = worker
-        self.export_progress.setValue(0)
-        self.export_progress.setVisible(True)
-        self.statusBar().showMessage(f"Exporting {len(jobs)} file(s)…")
-        self.pool.start(worker, {"progressed": self._export_progress,
-                                 "returned": self._export_finished,
-                                 "errored": self._export_failed,
-                                 "aborted": self._export_cancelled})
-        return worker
-
-    def _export_progress(self, fraction: float, _eta: float) -> None:
-        self.export_progress.setValue(int(fraction * 1000))
-
-    def _export_finished(self, paths: object) -> None:
-        self._export_done("finished", paths)
-
-    def _export_failed(self, error: BaseException) -> None:
-        self._export_done("failed", describe_error(error))
-
-    def _export_cancelled(self, _cancel: BaseException) -> None:
-        self._export_done("cancelled", None)
-
-    def _export_done(self, outcome: str, payload: Any) -> None:
-        self.export_worker = None
-        self.export_progress.setVisible(False)
-        if outcome == "finished":
-            folder = Path(payload[0]).parent if payload else ""
-            self.statusBar().showMessage(f"Exported {len(payload)} file(s) to {folder}")
-        elif outcome == "failed":
-            self.statusBar().showMessage("Export failed.")
-            self.show_error(str(payload), "Export failed")
-        else:
-            self.statusBar().showMessage("Export cancelled.")
-        self.export_ended.emit(outcome)
 
     # ------------------------------------------------------------------------------ settings
     def settings_dialog(self) -> None:

@@ -1,0 +1,127 @@
+"""The lanes: stems reset/changed, lane state, waveform/spectrogram modes (spectrograms on a
+worker), and the shared time axis (zoom, fit, scroll bar, fit heights).
+
+A mixin of :class:`app.main_window.MainWindow` (it uses the window's widgets and state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker
+
+from app.widgets.lane_view import SPECTROGRAM
+from app.workers import SpectrogramWorker, describe_error
+
+
+class LanesMixin:
+    """Lanes feature of the main window."""
+
+    def _stems_reset(self) -> None:
+        s = self.session
+        for lane in self.lanes[1:]:
+            lane.view.set_envelope(s.envelopes[lane.lane], s.sample_rate)
+            lane.view.set_spectrogram(s.spectrograms.get(lane.lane))
+            if lane.view.mode == SPECTROGRAM and lane.lane not in s.spectrograms:
+                lane.view.show_message("" if s.stems_complete else "Spectrogram after separation")
+
+    def _stems_changed(self, start: int, stop: int) -> None:
+        s = self.session
+        if not s.sample_rate:
+            return
+        (x0, x1), _ = self.timeline.getPlotItem().getViewBox().viewRange()
+        if stop / s.sample_rate < x0 or start / s.sample_rate > x1:
+            return
+        for lane in self.lanes[1:]:
+            lane.view.redraw()
+
+    def _lane_changed(self, lane: int) -> None:
+        mixer = self.session.mixer
+        if mixer is not None:
+            self.lanes[lane].show_state(mixer.lanes[lane])
+
+    def set_lane_mode(self, lane: int, mode: str) -> None:
+        """Show ``lane`` as a waveform or a spectrogram (computed in the background, cached)."""
+        view = self.lanes[lane].view
+        blocker = QSignalBlocker(self.lanes[lane].view_button)
+        self.lanes[lane].view_button.setChecked(mode == SPECTROGRAM)
+        del blocker
+        view.set_mode(mode)
+        if mode == SPECTROGRAM:
+            self._request_spectrogram(lane)
+
+    def _request_spectrogram(self, lane: int) -> None:
+        s = self.session
+        view = self.lanes[lane].view
+        spec = s.spectrograms.get(lane)
+        if spec is not None:
+            view.set_spectrogram(spec)
+            return
+        audio = s.lane_audio(lane)
+        if audio is None or (lane > 0 and not s.stems_complete):
+            view.show_message("Spectrogram after separation")
+            return
+        if lane in self.spec_workers:
+            return
+        view.show_message("Computing spectrogram…")
+        worker = SpectrogramWorker(lane, audio, s.sample_rate)
+        worker.token = s.mixer
+        self.spec_workers[lane] = worker
+        self.pool.start(worker, {"returned": self._spec_done, "errored": self._spec_failed,
+                                 "aborted": self._spec_cancelled})
+
+    def _spec_done(self, result: Any) -> None:
+        worker = self.sender()
+        lane, spec = result
+        if self.spec_workers.get(lane) is worker:
+            del self.spec_workers[lane]
+        stale = getattr(worker, "token", None) is not self.session.mixer
+        if stale or (lane > 0 and not self.session.stems_complete):
+            return
+        self.session.spectrograms[lane] = spec
+        view = self.lanes[lane].view
+        view.set_spectrogram(spec)
+
+    def _spec_failed(self, error: BaseException) -> None:
+        self.spec_workers.pop(getattr(self.sender(), "lane", -1), None)
+        self.show_error(describe_error(error), "Spectrogram")
+
+    def _spec_cancelled(self, _cancel: BaseException) -> None:
+        self.spec_workers.pop(getattr(self.sender(), "lane", -1), None)
+
+
+    def zoom(self, factor: float) -> None:
+        """Zoom the time axis by ``factor`` (< 1 zooms in) around the view centre."""
+        vb = self.timeline.getPlotItem().getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        c, half = (x0 + x1) / 2, (x1 - x0) * factor / 2
+        vb.setXRange(max(0.0, c - half), c + half, padding=0.0)
+
+    def zoom_fit(self) -> None:
+        """Show the whole song."""
+        if self.session.is_open:
+            self.timeline.getPlotItem().getViewBox().setXRange(0.0, self.session.duration_s,
+                                                               padding=0.0)
+
+    def set_fit_heights(self, on: bool) -> None:
+        """Scale each lane's waveform to its own peak (on) or show full scale (off)."""
+        self.fit_heights_action.setChecked(on)
+        for lane in self.lanes:
+            lane.view.set_fit_height(on)
+
+    def _sync_scrollbar(self) -> None:
+        dur = self.session.duration_s
+        (x0, x1), _ = self.timeline.getPlotItem().getViewBox().viewRange()
+        span = max(0.0, x1 - x0)
+        blocker = QSignalBlocker(self.scrollbar)
+        self.scrollbar.setRange(0, max(0, int((dur - span) * 100)))
+        self.scrollbar.setPageStep(max(1, int(span * 100)))
+        self.scrollbar.setSingleStep(max(1, int(span * 10)))
+        self.scrollbar.setValue(int(max(0.0, x0) * 100))
+        del blocker
+
+    def _scrolled(self, value: int) -> None:
+        vb = self.timeline.getPlotItem().getViewBox()
+        (x0, x1), _ = vb.viewRange()
+        start = value / 100.0
+        vb.setXRange(start, start + (x1 - x0), padding=0.0)

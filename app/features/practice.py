@@ -1,0 +1,95 @@
+"""Practice tools wiring: the tempo/pitch processor and metronome of each song's player, the
+practice panel's intents (tempo, pitch, BPM, metronome, presets) and the count-in.
+
+A mixin of :class:`app.main_window.MainWindow` (it uses the window's widgets and state).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from core.errors import StemweaveError
+
+log = logging.getLogger(__name__)
+
+class PracticeMixin:
+    """Practice feature of the main window."""
+
+    def _setup_practice(self) -> None:
+        """A tempo/pitch processor and a metronome for the new song's player."""
+        s = self.session
+        self.stretcher = None
+        self.metronome = None
+        try:
+            from core.practice import Metronome, TempoPitch
+
+            self.stretcher = TempoPitch(s.sample_rate, 2, tempo=self.practice.tempo,
+                                        semitones=self.practice.semitones)
+            self.metronome = Metronome(s.sample_rate, self.practice.bpm)
+        except (StemweaveError, ImportError) as exc:  # e.g. Rubber Band not installed
+            log.warning("practice tools unavailable: %s", exc)
+            self.practice.setEnabled(False)
+            self.practice.setToolTip(f"Not available: {exc}")
+            return
+        assert self.player is not None
+        self.player.set_processor(self.stretcher)
+        self.player.metronome = self.metronome if self.practice.metronome_on else None
+
+    def _set_tempo(self, ratio: float) -> None:
+        if self.stretcher is not None:
+            try:
+                self.stretcher.set_tempo(ratio)
+            except StemweaveError as exc:
+                self.show_error(str(exc), "Tempo")
+
+    def _set_pitch(self, semitones: float) -> None:
+        if self.stretcher is not None:
+            try:
+                self.stretcher.set_pitch(semitones)
+            except StemweaveError as exc:
+                self.show_error(str(exc), "Pitch")
+
+    def _set_bpm(self, bpm: float) -> None:
+        self.settings.song_bpm = bpm
+        if self.metronome is not None:
+            try:
+                self.metronome.set_bpm(bpm)
+            except StemweaveError as exc:
+                self.show_error(str(exc), "Metronome")
+
+    def _set_metronome(self, on: bool) -> None:
+        if self.player is not None:
+            self.player.metronome = self.metronome if on else None
+
+    def _capture_preset(self, name: str) -> Any:
+        from core.practice import capture_preset
+
+        mixer = self.session.mixer
+        if mixer is None:
+            raise StemweaveError("Open a song first.")
+        return capture_preset(name, mixer, tempo=self.practice.tempo,
+                              semitones=self.practice.semitones)
+
+    def _apply_preset(self, preset: Any) -> None:
+        from core.practice import apply_preset
+
+        mixer = self.session.mixer
+        if mixer is None:
+            return
+        apply_preset(preset, mixer)
+        for lane in self.lanes:
+            lane.show_state(mixer.lanes[lane.lane])
+
+    def _count_in(self) -> Any:
+        bars = self.practice.count_in_bars
+        if bars <= 0 or self.session.sample_rate <= 0:
+            return None
+        from core.practice import count_in
+
+        try:
+            return count_in(self.practice.heard_bpm, self.session.sample_rate, bars=bars,
+                            beats_per_bar=self.grid.beats_per_bar)
+        except StemweaveError as exc:
+            self.show_error(str(exc), "Count-in")
+            return None
