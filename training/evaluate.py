@@ -17,7 +17,9 @@ import json
 import logging
 import math
 import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,50 @@ class EvalResult:
                       "median": self.median, "tracks": self.tracks})
 
 
+#: BSSEval's distortion-filter length at 44.1 kHz (museval's fixed 512 samples, 11.6 ms).
+FILTER_TAPS_44K = 512
+
+#: Ridge added to the diagonal of BSSEval's reference-correlation matrix, relative to its mean
+#: diagonal (a noise floor 80 dB below the references).
+RIDGE = 1e-8
+
+_patch_lock = threading.Lock()
+
+
+@contextmanager
+def _stable_projection(museval: Any) -> Iterator[None]:
+    """Make museval's distortion-filter solve well-conditioned while the block runs.
+
+    BSSEval projects each estimate on 512-sample delays of the references by solving ``G c = d``
+    with ``G`` the references' correlation matrix; museval adds only machine epsilon (an absolute
+    1e-16) to its diagonal. References without energy in some band -- every dataset resampled
+    below 44.1 kHz is empty just under its Nyquist frequency -- and with long silent stretches
+    make ``G`` numerically singular, and the filters blow up: SIR around -30 dB and SAR 0 dB for
+    every stem while SDR (which only needs a stem's own, smaller matrix) looks right. Adding
+    ``RIDGE`` times the mean diagonal keeps the solve stable and changes well-conditioned cases
+    by hundredths of a dB (``tests/training/test_evaluate.py``).
+    """
+    metrics = museval.metrics
+    original = metrics._compute_projection_filters
+
+    def ridged(G: np.ndarray, sf: np.ndarray, estimated_source: np.ndarray) -> np.ndarray:
+        # G: (nsrc, nsrc, nchan, nchan, L, L) or, for one source, (nchan, nchan, L, L)
+        G = G.copy()
+        full = G if G.ndim == 6 else G[None, None]
+        nsrc, _, nchan, _, taps, _ = full.shape
+        i, c, t = np.meshgrid(np.arange(nsrc), np.arange(nchan), np.arange(taps), indexing="ij")
+        ridge = RIDGE * float(full[i, i, c, c, t, t].mean())
+        full[i, i, c, c, t, t] += ridge
+        return original(G, sf, estimated_source)
+
+    with _patch_lock:
+        metrics._compute_projection_filters = ridged
+        try:
+            yield
+        finally:
+            metrics._compute_projection_filters = original
+
+
 def score_track(references: np.ndarray, estimates: np.ndarray,
                 sample_rate: int) -> dict[str, dict[str, float]]:
     """BSSEval v4 of one track, median over 1-s windows.
@@ -85,8 +131,14 @@ def score_track(references: np.ndarray, estimates: np.ndarray,
     }
     if not present:
         return out
-    sdr, isr, sir, sar = museval.evaluate(ref[present], est[present], win=sample_rate,
-                                          hop=sample_rate, mode="v4")
+    # museval counts in samples and assumes 44.1 kHz: one-second windows and 512-tap (11.6 ms)
+    # distortion filters at 44.1 kHz become the same durations at the song's own rate, so that
+    # every rate measures the same thing (v4 mode: filters from the whole song).
+    taps = max(1, round(FILTER_TAPS_44K * sample_rate / 44100))
+    with _stable_projection(museval):
+        sdr, isr, sir, sar, _ = museval.metrics.bss_eval(
+            ref[present], est[present], window=sample_rate, hop=sample_rate, filters_len=taps,
+            compute_permutation=False, framewise_filters=False, bsseval_sources_version=False)
     values = {"SDR": sdr, "ISR": isr, "SIR": sir, "SAR": sar}
     for j, i in enumerate(present):
         for m in METRICS:
