@@ -110,6 +110,10 @@ def run_gui(file: str | Path | None = None, *, settings_path: str | Path | None 
     warm_up()
     if file:
         window.open_file(file)
+    else:
+        from app.features.demo_offer import offer_demo
+
+        offer_demo(window)  # first start (no recent songs): one click opens the demo song
     return int(app.exec())
 
 
