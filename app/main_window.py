@@ -111,6 +111,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.player: Player | None = None
         self.load_worker: LoadWorker | None = None
         self.sep_worker: SeparationWorker | None = None
+        #: "Separate again": (target mixer, envelopes, cache key) filled while the old stems play
+        self._replacement: tuple[Any, list, str] | None = None
         self.export_worker: ExportWorker | None = None
         self.spec_workers: dict[int, SpectrogramWorker] = {}
         self.errors: list[str] = []
@@ -235,6 +237,9 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.fwd_action = self._action("Forward 5 s", "Right", lambda: self.nudge(5.0))
         self.zoom_in_action = self._action("Zoom &in", QKeySequence.StandardKey.ZoomIn,
                                            lambda: self.zoom(0.5))
+        # the platform's ZoomIn is Ctrl++ (Shift+= on most layouts); Ctrl+= works too
+        self.zoom_in_action.setShortcuts([*QKeySequence.keyBindings(
+            QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")])
         self.zoom_out_action = self._action("Zoom &out", QKeySequence.StandardKey.ZoomOut,
                                             lambda: self.zoom(2.0))
         self.zoom_fit_action = self._action("Zoom to &fit", "Ctrl+0", self.zoom_fit)
@@ -288,12 +293,14 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         bar.setMovable(False)
         bar.addAction(self.open_action)
         bar.addSeparator()
+        # the transport comes before the separation controls, whose width changes (progress
+        # bar and Cancel shown while separating): the play button never moves under the mouse
+        bar.addWidget(self.transport)
+        bar.addSeparator()
         bar.addWidget(self.separate_button)
         self.cancel_item = bar.addWidget(self.cancel_button)
         self.progress_item = bar.addWidget(self.progress)
         bar.addWidget(self.eta_label)
-        bar.addSeparator()
-        bar.addWidget(self.transport)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -443,6 +450,9 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             f"{song.path.name}: {format_time(s.duration_s)}, {s.sample_rate} Hz, "
             f"{s.mixer.channels} channel(s){cached}")
         self._update_enabled()
+        if self.lanes[0].view.mode == SPECTROGRAM:  # deferred while the file was read
+            self._request_spectrogram(0)
+        self._tick(force=True)
         self.grid.start(use_stems=s.stems_complete)
         self.song_loaded.emit()
         self.settings.add_recent_file(song.path)
@@ -482,6 +492,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.setWindowTitle(f"{s.path.name} — Stemweave")
         self.statusBar().showMessage(f"{s.path.name}: reading…")
         self._update_enabled()
+        self._last_pos = -1.0
+        self._tick(force=True)  # the time display shows the new song's length at once
 
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()

@@ -129,6 +129,23 @@ class Session(QObject):
             self.stems_complete = True
             self.stems_reset.emit()
 
+    def adopt_stems(self, stems: np.ndarray, stem_names: Sequence[str],
+                    envelopes: list[EnvelopePyramid]) -> None:
+        """Replace the stems at once with complete new ones (a finished "Separate again").
+
+        Args:
+            stems: ``(stems, channels, frames)``.
+            stem_names: their names, in order.
+            envelopes: one envelope per stem.
+        """
+        assert self.mixer is not None
+        self.mixer.set_stems(stems, stem_names)
+        self._forget_stem_views()
+        self.envelopes[1:] = envelopes
+        self.stems_complete = True
+        self.stems_reset.emit()
+        self.stems_changed.emit(0, self.frames)
+
     def prepare_stems(self, stem_names: Sequence[str] | None = None,
                       ) -> tuple[Mixer, list[EnvelopePyramid]]:
         """Allocate silent stems for a separation; returns the mixer and the stem envelopes.

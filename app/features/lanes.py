@@ -23,7 +23,10 @@ class LanesMixin:
             lane.view.set_envelope(s.envelopes[lane.lane], s.sample_rate)
             lane.view.set_spectrogram(s.spectrograms.get(lane.lane))
             if lane.view.mode == SPECTROGRAM and lane.lane not in s.spectrograms:
-                lane.view.show_message("" if s.stems_complete else "Spectrogram after separation")
+                if s.stems_complete:  # e.g. stems loaded from the cache on reopening
+                    self._request_spectrogram(lane.lane)
+                else:
+                    lane.view.show_message("Spectrogram after separation")
 
     def _stems_changed(self, start: int, stop: int) -> None:
         s = self.session
@@ -56,6 +59,10 @@ class LanesMixin:
         spec = s.spectrograms.get(lane)
         if spec is not None:
             view.set_spectrogram(spec)
+            return
+        if lane == 0 and self.load_worker is not None:
+            # the file is still being read: computed once it is complete (see _loaded)
+            view.show_message("Spectrogram after reading…")
             return
         audio = s.lane_audio(lane)
         if audio is None or (lane > 0 and not s.stems_complete):

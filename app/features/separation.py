@@ -10,14 +10,21 @@ from app.stem_cache import cache_key, model_identity
 from app.widgets.lane_view import SPECTROGRAM
 from app.widgets.transport import format_time
 from app.workers import SeparationWorker, describe_error
+from core.display import EnvelopePyramid
 from core.errors import ModelNotFoundError, StemweaveError
+from core.mixer import Mixer
 
 
 class SeparationMixin:
     """Separation feature of the main window."""
 
     def separate(self) -> SeparationWorker | None:
-        """Separate the open song in the background (stems appear as segments finish)."""
+        """Separate the open song in the background.
+
+        The first time, stems appear lane by lane as segments finish. "Separate again" (stems
+        already complete) separates into new buffers while the current stems keep playing and
+        showing; they are replaced only when the new ones are complete (Cancel keeps them).
+        """
         s = self.session
         if not s.is_open or self.sep_worker is not None or self.load_worker is not None:
             return None
@@ -33,22 +40,31 @@ class SeparationMixin:
         except (OSError, StemweaveError) as exc:
             self.show_error(f"The model file cannot be read: {exc}", "Choose a model")
             return None
-        mixer, envs = s.prepare_stems(stem_names)
         key = cache_key(s.song_id, model_id)
+        again = s.stems_complete
+        if again:
+            target = Mixer(s.mixer.mix, s.sample_rate, stem_names=stem_names)
+            envs = [EnvelopePyramid(stem, compute=False)
+                    for stem in target.allocate_stems(stem_names)]
+            self._replacement = (target, envs, key)
+        else:
+            target, envs = s.prepare_stems(stem_names)
+            self._replacement = None
+            s.cache_key = key
         worker = SeparationWorker(
-            mixer, envs, model_path, self.settings.device, cache=self.cache, cache_key=key,
+            target, envs, model_path, self.settings.device, cache=self.cache, cache_key=key,
             cache_info={"song": str(s.path), "model": model_id})
         self.sep_worker = worker
-        s.cache_key = key
         self.progress.setValue(0)
         self.progress.setFormat("Loading model…")
         self.eta_label.setText("")
         self.statusBar().showMessage(f"Separating with {model_path.name}…")
         self._update_enabled()
-        self.pool.start(worker, {"segment_ready": s.stems_delivered,
-                                 "progressed": self._sep_progress,
-                                 "returned": self._sep_finished, "errored": self._sep_failed,
-                                 "aborted": self._sep_cancelled})
+        handlers = {"progressed": self._sep_progress, "returned": self._sep_finished,
+                    "errored": self._sep_failed, "aborted": self._sep_cancelled}
+        if not again:
+            handlers["segment_ready"] = s.stems_delivered
+        self.pool.start(worker, handlers)
         return worker
 
     def cancel_separation(self) -> None:
@@ -68,7 +84,13 @@ class SeparationMixin:
         if self.sender() is not self.sep_worker:
             return
         self.sep_worker = None
-        self.session.finish_stems()
+        replacement, self._replacement = self._replacement, None
+        if replacement is not None:  # "Separate again": the new stems replace the old at once
+            target, envs, key = replacement
+            self.session.adopt_stems(target.stems, target.stem_names, envs)
+            self.session.cache_key = key
+        else:
+            self.session.finish_stems()
         if self.fit_heights_action.isChecked():
             self.set_fit_heights(True)
         for lane in self.lanes[1:]:
@@ -90,12 +112,16 @@ class SeparationMixin:
 
     def _sep_ended(self, outcome: str, message: str = "") -> None:
         self.sep_worker = None
-        self.session.drop_stems()
+        replacement, self._replacement = self._replacement, None
+        if replacement is None:
+            self.session.drop_stems()  # partial stems of a first separation: the mix plays
         self.eta_label.setText("")
         self._update_enabled()
+        kept = " The previous stems are kept." if replacement is not None else ""
         if outcome == "failed":
-            self.statusBar().showMessage("Separation failed.")
-            self.show_error(message, "Separation failed")
+            self.statusBar().showMessage("Separation failed." + kept)
+            self.show_error(message + ("\n\n" + kept.strip() if kept else ""),
+                            "Separation failed")
         else:
-            self.statusBar().showMessage("Separation cancelled.")
+            self.statusBar().showMessage("Separation cancelled." + kept)
         self.separation_ended.emit(outcome)

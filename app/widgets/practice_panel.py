@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -179,6 +179,16 @@ class PracticePanel(QWidget):
         self.preset_name.returnPressed.connect(self._on_save)
         self.set_stems(self._stems)
         self._show_heard()
+        # Space (play/pause) and L (loop) stay the window's shortcuts while a number box, slider
+        # or button of the panel has the keyboard focus (only the preset name takes text)
+        self._pass_keys = _PassWindowKeys(self)
+        for w in (self.tempo_slider, self.tempo_spin, self.pitch_slider, self.pitch_spin,
+                  self.bpm_spin, self.count_in_combo, self.metronome_check, self.tap_button,
+                  self.save_button, self.tempo_reset, self.pitch_reset):
+            w.installEventFilter(self._pass_keys)
+            line = getattr(w, "lineEdit", None)
+            if callable(line) and line() is not None:
+                line().installEventFilter(self._pass_keys)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -373,6 +383,22 @@ class PracticePanel(QWidget):
         action = menu.addAction(f"Delete {name!r}")
         if menu.exec(button.mapToGlobal(pos)) is action:
             self.delete_preset(name)
+
+
+class _PassWindowKeys(QObject):
+    """Event filter: a focused widget does not claim Space or L, so the window's shortcuts for
+    them (play/pause, loop) fire instead of the key being typed into a number box."""
+
+    KEYS = (Qt.Key.Key_Space, Qt.Key.Key_L)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            if (event.key() in self.KEYS
+                    and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+                # ShortcutOverride left unaccepted: the shortcut map triggers the window action;
+                # a KeyPress that still arrives is dropped rather than typed
+                return True
+        return super().eventFilter(obj, event)
 
 
 class _blocked:

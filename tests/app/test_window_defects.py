@@ -1,0 +1,143 @@
+"""Defects seen in the real window, each driven as a musician would: keys after touching a
+practice number box, Ctrl+= zoom, the time display after opening another song, the Mix
+spectrogram of a song still being read, cached stems' spectrograms, the transport staying put
+while a separation runs, and "Separate again" keeping the current stems until replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.widgets.lane_view import SPECTROGRAM
+from tests.app.conftest import write_song
+
+SEPARATE_TIMEOUT_MS = 90_000
+
+
+def _open(qtbot, window, path) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(window.song_loaded, timeout=20_000):
+        window.open_file(path)
+
+
+def test_space_and_l_work_after_touching_a_practice_number_box(
+        qtbot, make_window, song_path, jack_server) -> None:
+    w = make_window()
+    _open(qtbot, w, song_path)
+    w.practice_dock.show()
+    w.activateWindow()
+    w.set_loop(0.5, 1.5)
+    assert w.player.loop_enabled
+    p = w.practice
+    for box in (p.pitch_spin, p.tempo_spin, p.bpm_spin):
+        text = box.text()
+        box.setFocus()
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+        qtbot.keyClick(box, Qt.Key.Key_Space)
+        assert w.player.playing, (box, w.errors)
+        qtbot.keyClick(box, Qt.Key.Key_Space)
+        assert not w.player.playing
+        loop = w.player.loop_enabled
+        qtbot.keyClick(box, Qt.Key.Key_L)
+        assert w.player.loop_enabled is not loop
+        qtbot.keyClick(box, Qt.Key.Key_L)
+        assert w.player.loop_enabled is loop
+        assert box.text() == text  # nothing typed into the box
+    # the preset name still takes spaces and l's
+    p.preset_name.setFocus()
+    qtbot.keyClicks(p.preset_name, "slow l")
+    assert p.preset_name.text() == "slow l" and not w.player.playing
+
+
+def test_ctrl_equals_zooms_in(qtbot, make_window, song_path) -> None:
+    w = make_window()
+    _open(qtbot, w, song_path)
+    w.activateWindow()
+    vb = w.timeline.getPlotItem().getViewBox()
+    before = np.diff(vb.viewRange()[0])[0]
+    qtbot.keyClick(w, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    after = np.diff(vb.viewRange()[0])[0]
+    assert after == pytest.approx(before / 2, rel=0.05)
+    qtbot.keyClick(w, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert np.diff(vb.viewRange()[0])[0] == pytest.approx(before, rel=0.05)
+
+
+def test_time_display_shows_the_new_songs_length(qtbot, make_window, song_path,
+                                                 tmp_path) -> None:
+    w = make_window()
+    _open(qtbot, w, song_path)
+    assert w.transport.time_label.text() == "0:00.0 / 0:02.0"
+    longer = write_song(tmp_path / "longer.wav", seconds=3.5)
+    _open(qtbot, w, longer)
+    assert w.transport.time_label.text() == "0:00.0 / 0:03.5"
+
+
+def test_mix_spectrogram_waits_for_the_whole_file(qtbot, make_window, tmp_path) -> None:
+    w = make_window()
+    w.set_lane_mode(0, SPECTROGRAM)
+    path = write_song(tmp_path / "twelve.wav", seconds=12.0)
+    _open(qtbot, w, path)
+    qtbot.waitUntil(lambda: 0 in w.session.spectrograms, timeout=30_000)
+    spec = w.session.spectrograms[0]
+    covered = spec.db.shape[1] * spec.hop / spec.sample_rate
+    assert covered == pytest.approx(12.0, abs=0.1)
+    tail = spec.db[:, -int(2.0 * spec.sample_rate / spec.hop):]
+    assert tail.max() > spec.floor_db + 40  # not black at the end
+    assert w.lanes[0].view.image.isVisible()
+
+
+@pytest.fixture(scope="module")
+def separated_song(tmp_path_factory):  # noqa: ANN001, ANN201
+    return write_song(tmp_path_factory.mktemp("defects") / "defects song.wav")
+
+
+def _separate(qtbot, w) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
+        assert w.separate() is not None
+    assert blocker.args == ["finished"], w.errors
+
+
+def test_transport_stays_put_and_separate_again_keeps_the_stems(
+        qtbot, make_window, separated_song, tmp_path) -> None:
+    w = make_window(cache_dir=tmp_path / "cache")
+    _open(qtbot, w, separated_song)
+    x_before = w.transport.mapTo(w, w.transport.rect().topLeft()).x()
+    with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS):
+        w.separate()
+        qtbot.waitUntil(lambda: w.progress_item.isVisible(), timeout=5000)
+        assert w.transport.mapTo(w, w.transport.rect().topLeft()).x() == x_before
+    old = w.session.mixer.stems.copy()
+    old_envs = list(w.session.envelopes[1:])
+    assert w.separate_button.text() == "Separate again"
+    # again, then cancel: the current stems stay (audible and shown) all along
+    seen_silent = []
+    w.session.stems_reset.connect(lambda: seen_silent.append(
+        w.session.mixer.stems is None or not w.session.mixer.stems.any()))
+    with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
+        assert w.separate() is not None
+        assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
+        w.cancel_separation()
+    assert blocker.args == ["cancelled"]
+    assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
+    assert w.session.envelopes[1:] == old_envs and not any(seen_silent)
+    assert "previous stems are kept" in w.statusBar().currentMessage()
+    # again, to the end: new stems replace the old ones in one step
+    _separate(qtbot, w)
+    assert w.session.stems_complete and w.session.mixer.stems is not None
+    assert seen_silent == [False] and not any(seen_silent)  # one reset: the new stems
+    assert all(e is not None for e in w.session.envelopes[1:])
+
+
+def test_reopened_cached_song_shows_its_spectrogram_lanes(qtbot, make_window, separated_song,
+                                                          tmp_path) -> None:
+    cache = tmp_path / "cache2"
+    w = make_window(cache_dir=cache)
+    _open(qtbot, w, separated_song)
+    _separate(qtbot, w)
+    w.close()
+    again = make_window(cache_dir=cache)
+    again.set_lane_mode(4, SPECTROGRAM)
+    _open(qtbot, again, separated_song)
+    assert again.session.stems_complete
+    qtbot.waitUntil(lambda: 4 in again.session.spectrograms, timeout=30_000)
+    assert again.lanes[4].view.image.isVisible()
