@@ -361,7 +361,9 @@ class Player:
             self.underruns += 1
         if n and self._seek_done == self._seek_requested:
             self.position_frames = ring.last_position
-        if ring.at_end:
+        if ring.at_end and self._seek_done == self._seek_requested:
+            # (while a seek is pending the ring still ends where the old position did: Play at
+            # the end of the song seeks to the start and must not be reported as ended again)
             self.reached_end = True
         self.callback_frames += frames
         self.callback_count += 1

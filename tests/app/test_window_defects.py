@@ -141,3 +141,40 @@ def test_reopened_cached_song_shows_its_spectrogram_lanes(qtbot, make_window, se
     assert again.session.stems_complete
     qtbot.waitUntil(lambda: 4 in again.session.spectrograms, timeout=30_000)
     assert again.lanes[4].view.image.isVisible()
+
+
+def test_space_at_the_end_plays_again_from_the_start(qtbot, make_window, song_path,
+                                                     jack_server) -> None:
+    w = make_window()
+    _open(qtbot, w, song_path)
+    w.activateWindow()
+    for _ in range(4):
+        w.seek(w.session.duration_s - 0.15)
+        w.toggle_play()
+        qtbot.waitUntil(lambda: not w.player.playing, timeout=5000)  # the end pauses it
+        assert w.player.reached_end
+        qtbot.keyClick(w, Qt.Key.Key_Space)
+        qtbot.wait(250)
+        assert w.player.playing, w.errors
+        assert 0.0 < w.player.position_s < 1.0
+        w.toggle_play()
+        assert not w.player.playing
+
+
+def test_a_pending_seek_is_not_reported_as_the_end() -> None:
+    """The race behind "Space at the end jumps to 0:00 but stays paused": Play at the end seeks
+    to the start; until the producer answers, the ring still ends where the song did, and the
+    callback must not report the end again (the window would pause at once)."""
+    from app.playback import Player
+    from core.mixer import Mixer
+
+    mix = np.zeros((2, 4096), dtype=np.float32)
+    player = Player(Mixer(mix, 44100))
+    player.ring.write(np.zeros((2, 512), np.float32), 3584.0, 1.0)
+    player.ring.mark_end()
+    out = np.zeros((512, 2), dtype=np.float32)
+    player._callback(out, 512, None, None)  # plays the last frames
+    assert player.reached_end
+    player.seek(0)  # Play at the end; the producer has not answered yet
+    player._callback(out, 512, None, None)
+    assert not player.reached_end and player.position_frames == 0
