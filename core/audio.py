@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.errors import AudioLoadError, AudioWriteError
+from core.errors import AudioLoadError, AudioWriteError, DiskFullError
 from core.fileio import atomic_path, temp_path_for
 
 log = logging.getLogger(__name__)
@@ -299,6 +299,19 @@ def save_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int
     return p
 
 
+#: A write that fails with less than this free in the folder is reported as a full disk.
+DISK_FULL_BYTES = 4 << 20
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short human-readable size (``"12.3 MB"``)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
 class StemWriter:
     """Write one file incrementally to a hidden temporary name; ``commit()`` renames it into place.
 
@@ -312,6 +325,7 @@ class StemWriter:
         fmt = output_format(self.path, format)
         self.subtype = check_bits(fmt, bits)
         self._clipped = 0.0
+        self.published = False
         try:
             tmp = temp_path_for(self.path, suffix="")
         except OSError as exc:
@@ -337,27 +351,54 @@ class StemWriter:
         try:
             self._f.write(a.T)
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise AudioWriteError(f"{self.path}: writing failed ({exc})") from exc
+            raise self._write_error(exc) from exc
+
+    def _write_error(self, exc: BaseException) -> AudioWriteError:
+        """The error for a failed write: :class:`DiskFullError` when the folder's disk is full
+        (libsndfile only says "System error."), else :class:`AudioWriteError`."""
+        errno_ = getattr(exc, "errno", None)
+        try:
+            free = shutil.disk_usage(self.tmp.parent).free
+        except OSError:
+            free = None
+        if errno_ == 28 or (free is not None and free < DISK_FULL_BYTES):
+            return DiskFullError(f"{self.path}: the disk is full "
+                                 f"({format_bytes(free or 0)} free in {self.path.parent})")
+        return AudioWriteError(f"{self.path}: writing failed ({exc})")
 
     def close(self) -> None:
         """Finish writing (the file stays under its temporary name, see :attr:`tmp`)."""
-        self._f.close()
+        try:
+            self._f.close()
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise self._write_error(exc) from exc
 
-    def commit(self) -> Path:
-        """Close and rename into place."""
-        self._f.close()
+    def publish(self) -> Path:
+        """Rename the finished temporary file into place (call :meth:`close` first)."""
         if self._clipped:
             log.warning("%s: clipped samples above full scale (peak %.2f); use --bits 32f to "
                         "keep them", self.path.name, self._clipped)
+        self.published = True  # before the rename: a Ctrl-C just after it must still withdraw it
         try:
             os.replace(self.tmp, self.path)
         except OSError as exc:
+            self.published = False
             raise AudioWriteError(f"{self.path}: cannot rename into place ({exc})") from exc
         return self.path
 
+    def commit(self) -> Path:
+        """Close and rename into place."""
+        self.close()
+        return self.publish()
+
     def discard(self) -> None:
-        """Close and delete the temporary file (safe to call twice)."""
+        """Close and delete the temporary file, and the published file if :meth:`publish` ran
+        (so that a group of stems can be withdrawn together). Safe to call twice."""
         with contextlib.suppress(Exception):
             self._f.close()
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+        if self.published:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self.published = False

@@ -19,6 +19,10 @@ class AudioWriteError(StemweaveError):
     """An output file could not be written."""
 
 
+class DiskFullError(AudioWriteError):
+    """Writing stopped because the disk (or the folder's file system) is full."""
+
+
 class ModelLoadError(StemweaveError):
     """A weights file is missing, malformed, unsafe or does not fit the model."""
 

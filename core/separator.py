@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from core.apply import Progress, run_segments
-from core.audio import StemWriter, check_bits, open_source, output_format
+from core.audio import StemWriter, check_bits, format_bytes, open_source, output_format
 from core.checkpoint import load_model
 from core.device import pick_device
-from core.errors import AudioWriteError, SeparationCancelled, SeparationError
+from core.errors import AudioWriteError, DiskFullError, SeparationCancelled, SeparationError
 from core.model import MetaTasNet
 from core.options import (
     DEFAULT_OVERLAP,
@@ -427,7 +427,20 @@ class Separator:
                 for w in raw:
                     w.close()
                 self._apply_gains(raw, writers, idx, gains, src, do_sum, cancel)
-            return {s: w.commit() for s, w in zip(want, writers)}
+            # All stems are complete under temporary names; publish them together. An error or
+            # Ctrl-C while renaming withdraws the ones already published (discard), so a song
+            # never keeps some of its stems.
+            for w in writers:
+                w.close()
+            return {s: w.publish() for s, w in zip(want, writers)}
+        except DiskFullError as exc:
+            for w in writers:
+                w.discard()
+            width = {"16": 2, "24": 3, "32f": 4}.get(bits, 4)
+            need = frames * channels * (width * len(want) + (4 * len(self.stems) if do_lsq else 0))
+            raise DiskFullError(f"{exc}; the {len(want)} stem(s) of this song need about "
+                                f"{format_bytes(need)}" + (" (less as FLAC)" if fmt == "flac"
+                                                           else "")) from exc
         except BaseException:
             for w in writers:
                 w.discard()

@@ -1,6 +1,8 @@
 """``stemweave separate``: separate audio files into stem files from the command line.
 
-Writes ``OUTDIR/<input file stem>/<stem>.<ext>``. Every stem is written to a hidden temporary
+Writes ``OUTDIR/<input file stem>/<stem>.<ext>`` (inputs that share a name without the
+extension, such as ``song.flac`` and ``song.mp3``, get ``OUTDIR/song.flac/`` and
+``OUTDIR/song.mp3/``; each input's folder is printed). Every stem is written to a hidden temporary
 file and renamed only when all stems of that input are complete, so a failure or Ctrl-C never
 leaves partial stems. A bad input gets one line on stderr; the remaining inputs are still
 processed and the exit status is non-zero at the end.
@@ -108,13 +110,22 @@ def _progress_bar(label: str) -> tuple[Any, Any]:
         return None, None
     from tqdm import tqdm
 
-    bar = tqdm(total=100, desc=label, unit="%", leave=False, file=sys.stderr,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{postfix}")
+    class Bar(tqdm):
+        """tqdm with the engine's own ETA as ``{eta}`` (tqdm puts ", " before ``{postfix}``)."""
+
+        eta = "?"
+
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            return {**super().format_dict, "eta": self.eta}
+
+    bar = Bar(total=100, desc=label, unit="%", leave=False, file=sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{eta}")
 
     def update(p: Any) -> None:
         bar.n = round(100 * p.fraction, 1)
-        eta = "?" if p.eta_s is None else f"{int(p.eta_s // 60):02d}:{int(p.eta_s % 60):02d}"
-        bar.set_postfix_str(eta, refresh=False)
+        bar.eta = ("?" if p.eta_s is None
+                   else f"{int(p.eta_s // 60):02d}:{int(p.eta_s % 60):02d}")
         bar.refresh()
 
     return bar, update
@@ -140,12 +151,14 @@ def run(args: argparse.Namespace) -> int:
                if sep.precision_choice is not None else "as asked")
         print(f"stemweave: precision {precision} on {sep.device.type} ({how})", file=sys.stderr)
     failures = 0
+    folders = output_folders([Path(item).expanduser() for item in args.inputs])
     for item in args.inputs:
         src = Path(item).expanduser()
+        dest = out_root / folders[src]
         bar, update = _progress_bar(src.name)
         try:
             written = sep.separate_file(
-                src, out_root / src.stem, stems=args.stems, format=args.format, bits=args.bits,
+                src, dest, stems=args.stems, format=args.format, bits=args.bits,
                 progress=update, sum_to_mix=args.sum_to_mix, lsq_gains=args.lsq_gains)
         except StemweaveError as exc:
             failures += 1
@@ -158,8 +171,30 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
         log.info("%s -> %s", src, ", ".join(str(p) for p in written.values()))
-        print(f"{src} -> {out_root / src.stem}", file=sys.stdout)
+        print(f"{src} -> {dest}", file=sys.stdout)
     return 1 if failures else 0
+
+
+def output_folders(inputs: list[Path]) -> dict[Path, str]:
+    """Each input's output folder name: its file name without the extension, and where two
+    inputs share that (``song.flac``, ``song.mp3``), the extension too (``song.flac``,
+    ``song.mp3``), then `` (2)``, `` (3)`` for any clash left. The same file given twice keeps
+    one folder."""
+    by_stem: dict[str, set[Path]] = {}
+    for p in inputs:
+        by_stem.setdefault(p.stem, set()).add(p)
+    names: dict[Path, str] = {}
+    used: set[str] = set()
+    for p in inputs:
+        if p in names:
+            continue
+        name = p.stem if len(by_stem[p.stem]) == 1 else p.name
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base} ({n})", n + 1
+        used.add(name)
+        names[p] = name
+    return names
 
 
 def _strip_prefix(message: str, path: str) -> str:

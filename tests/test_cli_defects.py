@@ -1,0 +1,189 @@
+"""Regression tests for command-line defects a new user found (issue 14): inputs that share a
+name, Ctrl-C while the stems are published, a full disk, the progress bar's ETA."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.audio import save_audio
+from stemweave.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+STEMS = ("drums", "bass", "other", "vocals")
+
+
+def _song(path: Path, seconds: float = 1.0, rate: int = 22050, freq: float = 220.0) -> Path:
+    t = np.arange(int(rate * seconds)) / rate
+    x = np.stack([0.3 * np.sin(2 * np.pi * freq * (c + 1) * t) for c in range(2)])
+    return save_audio(path, x.astype(np.float32), rate)
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_inputs_with_the_same_name_get_their_own_folders(tmp_path, tiny_checkpoint, capsys):
+    songs = [_song(tmp_path / "song.flac", freq=220.0), _song(tmp_path / "song.wav", freq=330.0),
+             _song(tmp_path / "other.wav")]
+    out = tmp_path / "out"
+    code = main(["separate", *map(str, songs), "-o", str(out), "--model", str(tiny_checkpoint),
+                 "--device", "cpu", "--threads", "1", "--stems", "vocals"])
+    assert code == 0
+    assert _files(out) == ["other/vocals.wav", "song.flac/vocals.wav", "song.wav/vocals.wav"]
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"{songs[0]} -> {out / 'song.flac'}", f"{songs[1]} -> {out / 'song.wav'}",
+                     f"{songs[2]} -> {out / 'other'}"]
+    # each folder holds its own song's stem (different inputs, different outputs)
+    a = sf.read(str(out / "song.flac" / "vocals.wav"))[0]
+    b = sf.read(str(out / "song.wav" / "vocals.wav"))[0]
+    assert not np.allclose(a, b, atol=1e-3)
+
+
+def test_output_folder_names() -> None:
+    from stemweave.cmd_separate import output_folders
+
+    names = output_folders([Path("a/song.flac"), Path("b/song.flac"), Path("song.mp3"),
+                            Path("x.wav"), Path("x.wav")])
+    assert names == {Path("a/song.flac"): "song.flac", Path("b/song.flac"): "song.flac (2)",
+                     Path("song.mp3"): "song.mp3", Path("x.wav"): "x"}
+
+
+def test_eta_has_no_stray_comma(monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    from stemweave.cmd_separate import _progress_bar
+
+    bar, update = _progress_bar("song.wav")
+    update(SimpleNamespace(fraction=0.5, eta_s=68.0))
+    bar.close()
+    text = err.getvalue()
+    assert "50%" in text and "<01:08" in text and "<," not in text
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, tiny_checkpoint) -> None:
+    song = _song(tmp_path / "s.wav", seconds=0.5)
+    proc = subprocess.run([sys.executable, "-m", "stemweave", "separate", str(song), "-o",
+                           str(tmp_path / "o"), "--model", str(tiny_checkpoint), "--threads",
+                           "1", "--stems", "vocals"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+
+
+# --- Ctrl-C in a real process --------------------------------------------------------------
+
+SLOW_PUBLISH = """
+import os, sys, time
+real = os.replace
+def slow_replace(a, b):
+    real(a, b)
+    if str(b).endswith(".wav"):
+        print("published", b, flush=True)
+        time.sleep(30)  # Ctrl-C arrives here, after the first stem is in place
+os.replace = slow_replace
+from stemweave.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _interrupt_when(proc: subprocess.Popen, marker: str, timeout: float = 120.0) -> str:
+    """Send SIGINT once ``marker`` appears on the process's stdout; returns what it printed."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen += line
+        if marker in line:
+            proc.send_signal(signal.SIGINT)
+            return seen
+    proc.kill()
+    pytest.fail(f"never saw {marker!r}: {seen}")
+
+
+def test_ctrl_c_while_publishing_leaves_none_of_the_stems(tmp_path, tiny_checkpoint) -> None:
+    song = _song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PUBLISH, "separate", str(song), "-o", str(out), "--model",
+         str(tiny_checkpoint), "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    printed = _interrupt_when(proc, "published")
+    assert (out / "song").is_dir() and "published" in printed  # one stem was in place
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists() or _files(out) == []  # no stems, no .part files
+
+
+SLOW_SEPARATION = """
+import sys, time
+import core.separator as s
+real = s.Separator._run
+def slow_run(self, *a, **k):
+    print("separating", flush=True)
+    time.sleep(30)
+    return real(self, *a, **k)
+s.Separator._run = slow_run
+from stemweave.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_separating_exits_130_without_files(tmp_path, tiny_checkpoint) -> None:
+    song = _song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SEPARATION, "separate", str(song), "-o", str(out),
+         "--model", str(tiny_checkpoint), "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    _interrupt_when(proc, "separating")
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("stemweave:") and "Traceback" not in err
+    assert not out.exists() or _files(out) == []
+
+
+# --- a full disk (a 1 MB tmpfs; needs root) ----------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_says_so_and_how_much_was_needed(tmp_path, tiny_checkpoint, tiny_disk, capsys):
+    song = _song(tmp_path / "song.wav", seconds=3.0, rate=44100)  # 4 stems x 794 kB at 24 bits
+    code = main(["separate", str(song), "-o", str(tiny_disk), "--model", str(tiny_checkpoint),
+                 "--threads", "1"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "the disk is full" in err[0] and "need about 3.2 MB" in err[0], err[0]
+    assert _files(tiny_disk) == []  # nothing left behind, not even the temporary files
