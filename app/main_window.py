@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.features.export import ExportMixin
 from app.features.grid import GridController
+from app.features.help import HelpMixin
 from app.features.lanes import LanesMixin
 from app.features.practice import PracticeMixin
 from app.features.separation import SeparationMixin
@@ -76,7 +77,7 @@ NO_MODEL_MESSAGE = (
 
 
 class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, ExportMixin,
-                 QMainWindow):
+                 HelpMixin, QMainWindow):
     """Stemweave's window.
 
     Args:
@@ -286,6 +287,11 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         lanes_menu = menu.addMenu("L&anes")
         for a in self.lane_actions:
             lanes_menu.addAction(a)
+        help_menu = menu.addMenu("&Help")
+        self.shortcuts_action = self._action("&Keyboard shortcuts", "F1", self.show_shortcuts)
+        self.about_action = self._action("&About Stemweave", None, self.show_about)
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
         self._rebuild_recent()
 
         bar = QToolBar("Main")
@@ -503,7 +509,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             action.triggered.connect(lambda *_, p=p: self.open_file(p))
         if recent:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear", self._clear_recent)
+            self.recent_menu.addAction("Clear…", self.confirm_clear_recent)
         self.recent_menu.setEnabled(bool(recent))
 
     def _clear_recent(self) -> None:

@@ -178,3 +178,36 @@ def test_a_pending_seek_is_not_reported_as_the_end() -> None:
     player.seek(0)  # Play at the end; the producer has not answered yet
     player._callback(out, 512, None, None)
     assert not player.reached_end and player.position_frames == 0
+
+
+def test_help_menu_and_clearing_recent_files_asks_first(qtbot, make_window, song_path) -> None:
+    from PySide6.QtWidgets import QMessageBox, QTableWidget
+
+    w = make_window()
+    _open(qtbot, w, song_path)
+    rows = dict(w.shortcut_rows())
+    assert rows["Play / Pause"] == "Space" and rows["Loop"] == "L"
+    assert "Ctrl+=" in rows["Zoom in"] and rows["Ruler in bars:beats"] == "Ctrl+B"
+    assert "Help" in [a.text().replace("&", "") for a in w.menuBar().actions()]
+    w.shortcuts_action.trigger()
+    table = w.findChild(QTableWidget, "shortcutTable")
+    assert table is not None and table.rowCount() == len(rows)
+    assert table.item(0, 0).text() and table.item(0, 1).text()
+    table.window().close()
+    w.about_action.trigger()
+    about = next(b for b in w.findChildren(QMessageBox) if b.windowTitle() == "About Stemweave")
+    assert "MIT" in about.text() and "GPL" in about.text()
+    about.close()
+
+    assert w.settings.recent_files
+    clear = next(a for a in w.recent_menu.actions() if a.text() == "Clear…")
+    clear.trigger()
+    box = w.findChild(QMessageBox, "confirmClearRecent")
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert w.settings.recent_files  # Cancel keeps them
+    clear = next(a for a in w.recent_menu.actions() if a.text() == "Clear…")
+    clear.trigger()
+    qtbot.waitUntil(lambda: w.findChild(QMessageBox, "confirmClearRecent") is not None)
+    box = w.findChild(QMessageBox, "confirmClearRecent")
+    next(b for b in box.buttons() if b.text() == "Clear").click()
+    assert w.settings.recent_files == [] and not w.recent_menu.isEnabled()
