@@ -187,3 +187,49 @@ def test_disk_full_says_so_and_how_much_was_needed(tmp_path, tiny_checkpoint, ti
     assert len(err) == 1, err
     assert "the disk is full" in err[0] and "need about 3.2 MB" in err[0], err[0]
     assert _files(tiny_disk) == []  # nothing left behind, not even the temporary files
+
+
+# --- models import: garbage, pickled objects, malicious code ------------------------------------
+
+class _Evil:
+    def __reduce__(self):  # noqa: ANN204 - what an attacker would put in a .pt file
+        return (os.system, ("touch pwned",))
+
+
+def _import(tmp_path: Path, file: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stemweave", "models", "--dir",
+                           str(tmp_path / "store"), "import", str(file)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "raw pickle", "malicious", "torch zip, other object"])
+def test_models_import_says_what_is_wrong_with_a_pt_file(tmp_path, kind) -> None:
+    import collections
+    import pickle
+
+    import torch
+
+    f = tmp_path / "model.pt"
+    if kind == "garbage":
+        f.write_bytes(np.random.default_rng(0).bytes(4096))
+        want = "model.pt: not a PyTorch checkpoint"
+    elif kind == "raw pickle":  # protocol 4: torch warns about it on its own
+        f.write_bytes(pickle.dumps({"state_dict": {}, "c": collections.Counter()}, protocol=4))
+        want = "possibly malicious code: collections.Counter)"
+    elif kind == "malicious":
+        f.write_bytes(pickle.dumps(_Evil(), protocol=2))
+        want = "possibly malicious code: posix.system)"
+    else:
+        from fractions import Fraction
+
+        torch.save({"state_dict": {"w": torch.zeros(2)}, "args": Fraction(1, 3)}, f)
+        want = "possibly malicious code: fractions.Fraction)"
+    proc = _import(tmp_path, f)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr  # one line: no torch UserWarning, no traceback
+    assert lines[0].startswith("stemweave: error: ") and want in lines[0], lines[0]
+    assert "weights_only" not in lines[0] and "Re-running" not in lines[0]
+    if kind != "garbage":
+        assert "refused to load, the file contains objects other than weights" in lines[0]
+    assert not (tmp_path / "pwned").exists() and not any((tmp_path / "store").glob("*"))
