@@ -204,11 +204,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.stretcher: Any = None
         self.metronome: Any = None
 
-        self.export_progress = QProgressBar()
-        self.export_progress.setRange(0, 1000)
-        self.export_progress.setMaximumWidth(200)
-        self.export_progress.setVisible(False)
-        self.statusBar().addPermanentWidget(self.export_progress)
+        self._build_export_widgets()
         self.statusBar().showMessage("Open a song (File ▸ Open, or drop a file here).")
 
     def _action(self, text: str, shortcut: str | QKeySequence | None, slot: Any,

@@ -76,9 +76,9 @@ class Settings:
 
     @property
     def export_format(self) -> str:
-        """Last export container: wav or flac."""
+        """Last export container: wav, flac or mp3."""
         value = self._str("export/format", "wav")
-        return value if value in ("wav", "flac") else "wav"
+        return value if value in ("wav", "flac", "mp3") else "wav"
 
     @export_format.setter
     def export_format(self, value: str) -> None:

@@ -374,13 +374,19 @@ class ExportJob:
 
 
 class ExportWorker(Worker):
-    """Write stems and/or the mix as heard to WAV/FLAC files (each atomically)."""
+    """Write stems and/or the mix as heard to WAV/FLAC/MP3 files (each atomically).
+
+    The mix as heard includes the practice tempo and pitch; stems get them too with
+    ``stems_as_heard`` (else they keep the song's own tempo and key).
+    """
 
     def __init__(self, jobs: list[ExportJob], mixer: Mixer, start_frame: int, stop_frame: int,
-                 *, fmt: str, bits: str, tempo: float = 1.0, semitones: float = 0.0) -> None:
+                 *, fmt: str, bits: str, tempo: float = 1.0, semitones: float = 0.0,
+                 stems_as_heard: bool = False) -> None:
         super().__init__()
         self.tempo = float(tempo)
         self.semitones = float(semitones)
+        self.stems_as_heard = bool(stems_as_heard)
         self.jobs = jobs
         self.mixer = mixer.snapshot()  # the mix as heard now; playback keeps its own state
         self.start_frame = int(start_frame)
@@ -389,39 +395,43 @@ class ExportWorker(Worker):
         self.bits = bits
 
     def work(self) -> list[Path]:
-        from core.audio import save_audio
+        from core.audio import save_audio, save_mp3
 
         lower_thread_priority()
         written: list[Path] = []
         n = len(self.jobs)
         a, b = self.start_frame, self.stop_frame
+        stretch = self.tempo != 1.0 or self.semitones != 0.0
         for i, job in enumerate(self.jobs):
             if self.is_cancelled():
                 raise Cancelled("cancelled")
+            stretch_this = stretch and (job.source == "mix" or self.stems_as_heard)
             if job.source == "mix":
-                stretch = self.tempo != 1.0 or self.semitones != 0.0
-                share = 0.3 if stretch else 0.8
+                share = 0.3 if stretch_this else 0.8
                 audio = self.mixer.render_offline(
                     a, b, progress=lambda f, i=i, k=share: self.report((i + k * f) / n),
                     cancel=self.is_cancelled)
                 if self.is_cancelled():
                     raise Cancelled("cancelled")
-                if stretch:  # the mix as heard includes the practice tempo and pitch
-                    from core.practice import render_offline as stretch_offline
-
-                    audio = stretch_offline(
-                        audio, self.mixer.sample_rate, self.tempo, self.semitones,
-                        progress=lambda f, i=i: self.report((i + 0.3 + 0.6 * f) / n),
-                        cancel=self.is_cancelled)
-                    if self.is_cancelled():
-                        raise Cancelled("cancelled")
             else:
                 stem = self.mixer.stem(job.source)
                 if stem is None:
                     raise StemweaveError("Separate the song before exporting stems.")
                 audio = np.asarray(stem[:, a:b])
-            written.append(save_audio(job.path, audio, self.mixer.sample_rate, format=self.fmt,
-                                      bits=self.bits))
+            if stretch_this:  # the practice tempo and pitch, as heard
+                from core.practice import render_offline as stretch_offline
+
+                audio = stretch_offline(
+                    audio, self.mixer.sample_rate, self.tempo, self.semitones,
+                    progress=lambda f, i=i: self.report((i + 0.3 + 0.6 * f) / n),
+                    cancel=self.is_cancelled)
+                if self.is_cancelled():
+                    raise Cancelled("cancelled")
+            if self.fmt == "mp3":
+                written.append(save_mp3(job.path, audio, self.mixer.sample_rate))
+            else:
+                written.append(save_audio(job.path, audio, self.mixer.sample_rate,
+                                          format=self.fmt, bits=self.bits))
             self.report((i + 1) / n, force=True)
         return written
 

@@ -299,6 +299,40 @@ def save_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int
     return p
 
 
+#: MP3 (MPEG-1 Layer III) sample rates; other rates are resampled to the nearest one above.
+MP3_RATES = (32000, 44100, 48000)
+
+
+def save_mp3(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
+    """Write ``(channels, frames)`` float audio as a 320 kbit/s MP3, atomically.
+
+    libsndfile's own MPEG encoder (LAME, inside the soundfile wheel) writes it; rates MP3 cannot
+    hold are resampled (soxr) to 32, 44.1 or 48 kHz. Samples beyond full scale are clipped.
+
+    Raises:
+        AudioWriteError: non-finite samples, more than 2 channels, or the file cannot be written.
+    """
+    p = Path(path)
+    data = _prepare(audio, "PCM_16")  # (frames, channels), clipped to full scale
+    if data.shape[1] > 2:
+        raise AudioWriteError("MP3 holds one or two channels; export stereo or mono audio")
+    rate = int(sample_rate)
+    if rate not in MP3_RATES:
+        import soxr
+
+        target = next((r for r in MP3_RATES if r >= rate), MP3_RATES[-1])
+        data = np.clip(soxr.resample(data, rate, target), -1.0, 1.0).astype(np.float32)
+        rate = target
+    try:
+        with atomic_path(p) as tmp:
+            sf.write(str(tmp), data, rate, format="MP3", subtype="MPEG_LAYER_III",
+                     bitrate_mode="CONSTANT", compression_level=0.0)
+    except (OSError, sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise AudioWriteError(f"{p}: cannot write MP3 ({why})") from exc
+    return p
+
+
 #: A write that fails with less than this free in the folder is reported as a full disk.
 DISK_FULL_BYTES = 4 << 20
 

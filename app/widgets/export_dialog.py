@@ -1,4 +1,8 @@
-"""Export dialog: which stems, the mix as heard, loop region only, WAV/FLAC and bit depth."""
+"""Export dialog: which stems, the mix as heard, loop region only, WAV/FLAC/MP3 and bit depth.
+
+It says what "as heard" includes (the practice tempo and pitch when they are not neutral) and
+offers to apply tempo and pitch to the stems too (otherwise they keep the song's own).
+"""
 
 from __future__ import annotations
 
@@ -29,9 +33,10 @@ class ExportOptions:
     Attributes:
         folder: output folder.
         sources: ``"mix"`` (the mix as heard) and/or stem indices 0..3.
-        fmt: ``"wav"`` or ``"flac"``.
-        bits: ``"16"``, ``"24"`` or ``"32f"`` (WAV only).
+        fmt: ``"wav"``, ``"flac"`` or ``"mp3"`` (320 kbit/s).
+        bits: ``"16"``, ``"24"`` or ``"32f"`` (WAV only); ignored for MP3.
         loop_only: export only the loop region.
+        stems_as_heard: apply the practice tempo and pitch to the stems too.
     """
 
     folder: Path
@@ -39,17 +44,32 @@ class ExportOptions:
     fmt: str
     bits: str
     loop_only: bool
+    stems_as_heard: bool = False
 
 
 class ExportDialog(QDialog):
     """Asks what to export."""
 
     def __init__(self, parent: QWidget | None, *, folder: str, have_stems: bool,
-                 have_loop: bool, fmt: str = "wav", bits: str = "24") -> None:
+                 have_loop: bool, fmt: str = "wav", bits: str = "24", tempo: float = 1.0,
+                 semitones: float = 0.0) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
-        self.mix_box = QCheckBox("Mix as heard (volume, mute/solo, pan applied)")
+        practice = []
+        if abs(tempo - 1.0) > 1e-6:
+            practice.append(f"tempo {tempo * 100:.0f} %")
+        if abs(semitones) > 1e-6:
+            practice.append(f"pitch {semitones:+g} st")
+        applied = ", ".join(["volume, mute/solo, pan", *practice])
+        self.mix_box = QCheckBox(f"Mix as heard ({applied} applied)")
         self.mix_box.setChecked(not have_stems)
+        self.stems_as_heard_box = QCheckBox(
+            f"Stems with the practice {' and '.join(practice)} too" if practice else
+            "Stems with the practice tempo and pitch too")
+        self.stems_as_heard_box.setEnabled(bool(practice) and have_stems)
+        self.stems_as_heard_box.setToolTip(
+            "Off: stems keep the song's own tempo and key (as separated)." if practice else
+            "Tempo 100 % and pitch 0: stems are exported as separated.")
         self.stem_boxes = []
         for name in STEMS:
             box = QCheckBox(name.capitalize())
@@ -61,6 +81,7 @@ class ExportDialog(QDialog):
         self.format_combo = QComboBox()
         self.format_combo.addItem("WAV", "wav")
         self.format_combo.addItem("FLAC", "flac")
+        self.format_combo.addItem("MP3 (320 kbit/s)", "mp3")
         self.bits_combo = QComboBox()
         self.bits_combo.addItem("16-bit", "16")
         self.bits_combo.addItem("24-bit", "24")
@@ -79,6 +100,7 @@ class ExportDialog(QDialog):
         what.addWidget(self.mix_box)
         for box in self.stem_boxes:
             what.addWidget(box)
+        what.addWidget(self.stems_as_heard_box)
         what.addWidget(self.loop_box)
         holder = QWidget()
         holder.setLayout(what)
@@ -106,6 +128,7 @@ class ExportDialog(QDialog):
             self.folder_edit.setText(folder)
 
     def _format_changed(self) -> None:
+        self.bits_combo.setEnabled(self.format_combo.currentData() != "mp3")
         flac = self.format_combo.currentData() == "flac"
         item = self.bits_combo.model().item(2)  # FLAC cannot hold 32-bit float
         item.setEnabled(not flac)
@@ -124,4 +147,6 @@ class ExportDialog(QDialog):
         return ExportOptions(
             folder=Path(self.folder_edit.text()).expanduser(), sources=tuple(sources),
             fmt=str(self.format_combo.currentData()), bits=str(self.bits_combo.currentData()),
-            loop_only=self.loop_box.isChecked() and self.loop_box.isEnabled())
+            loop_only=self.loop_box.isChecked() and self.loop_box.isEnabled(),
+            stems_as_heard=(self.stems_as_heard_box.isChecked()
+                            and self.stems_as_heard_box.isEnabled()))
