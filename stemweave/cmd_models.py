@@ -19,17 +19,18 @@ def add_parser(sub: Any) -> None:
     actions.required = True
     actions.add_parser("list", help="list every model and whether it is installed")
     d = actions.add_parser("download", help="download a catalogue model (resumes if interrupted)")
-    d.add_argument("name")
+    d.add_argument("name", help="catalogue name (see 'stemweave models list')")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--force", action="store_true", help="download again even if installed")
     i = actions.add_parser("import", help="validate and store a checkpoint (.pt or .safetensors)")
-    i.add_argument("path")
+    i.add_argument("path", help="weights file: a native .safetensors model or the authors' "
+                   ".pt checkpoint (read safely, only weights are accepted)")
     i.add_argument("--name", default=None, help="name to store it under (default: file name)")
     i.add_argument("--description", default=None, help="one line shown in lists")
     r = actions.add_parser("remove", help="delete an installed model")
-    r.add_argument("name")
+    r.add_argument("name", help="installed model's name")
     n = actions.add_parser("info", help="show a model's details")
-    n.add_argument("name")
+    n.add_argument("name", help="model name ('stemweave models list' shows them)")
     p.set_defaults(run=run)
 
 

@@ -9,6 +9,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.outdir:
         raise DataError("give an output folder (OUTDIR) or --demo FILE")
     bar = None
-    if not args.no_progress:
+    if not args.no_progress and sys.stderr.isatty():  # never a bar in a log file
         from tqdm import tqdm
 
-        bar = tqdm(total=args.songs + args.valid + args.test, unit="song")
+        bar = tqdm(total=args.songs + args.valid + args.test, unit="song", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         if bar is not None:

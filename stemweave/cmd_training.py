@@ -15,6 +15,39 @@ MODEL_FLAGS = {
     "kernel": int, "filters": int, "num_mels": int, "E_1": int, "E_2": int, "stages": int,
 }
 
+#: help of each model flag (the default, the paper's full model, is added from ModelConfig)
+MODEL_HELP = {
+    "N": "latent channels of the first stage (doubled per stage)",
+    "L": "encoder/decoder kernel length in samples at the first stage",
+    "W": "encoder stride / decoder hop in samples at the first stage",
+    "B": "bottleneck channels of the masking TCN (multiple of 8)",
+    "H": "hidden channels inside each TCN block (multiple of 8)",
+    "layers": "TCN blocks per stack (dilations 1, 2, ..., 2**(layers-1))",
+    "stack": "number of TCN stacks",
+    "kernel": "depthwise kernel size inside TCN blocks",
+    "filters": "parallel encoder filterbanks (kernels L, 2L, 4L, ...)",
+    "num_mels": "channels of the learnable log-spectrogram branch",
+    "E_1": "instrument embedding size",
+    "E_2": "generator bottleneck size",
+    "stages": "number of stages (8, 16, 32 kHz, ...)",
+}
+
+
+class DefaultsHelp(argparse.HelpFormatter):
+    """Adds ``(default: X)`` to every option's help that has a default worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("(default" in text or action.required or action.default is None
+                or action.default is False or action.default == argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def show_progress(no_progress: bool) -> bool:
+    """Progress bars only on a terminal (never into a log file), and not with --no-progress."""
+    return not no_progress and sys.stderr.isatty()
+
 
 def add_parser(sub: Any) -> None:
     """Register the three subcommands."""
@@ -29,6 +62,7 @@ def add_parser(sub: Any) -> None:
 def _add_prepare(sub: Any) -> None:
     p = sub.add_parser(
         "prepare", help="resample a stem collection to 8/16/32 kHz for training",
+        formatter_class=DefaultsHelp,
         description="Prepare MUSDB18, MUSDB18-HQ or a folder of song folders (each holding "
         "drums/bass/other/vocals audio files; extra stems go into 'other', a missing stem is "
         "silence) for training. Re-running skips finished songs.",
@@ -44,8 +78,10 @@ def _add_prepare(sub: Any) -> None:
                    help="share of songs for validation (generic folder)")
     p.add_argument("--test-fraction", type=float, default=0.0,
                    help="share of songs for testing (generic folder)")
-    p.add_argument("--resampler", choices=["soxr", "resampy"], default="soxr")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resampler", choices=["soxr", "resampy"], default="soxr",
+                   help="resampling library (resampy: the authors' kaiser_best filter, slower)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(run=run_prepare)
 
 
@@ -86,7 +122,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from training.prepare import prepare_folder, prepare_musdb
 
     fmt = _detect_format(args.source) if args.format == "auto" else args.format
-    progress = _progress_bar(not args.no_progress, "prepare")
+    progress = _progress_bar(show_progress(args.no_progress), "prepare")
     if fmt == "folder":
         report = prepare_folder(args.source, args.out, args.seed, args.valid_fraction,
                                 args.test_fraction, args.resampler, progress)
@@ -106,8 +142,12 @@ def _add_train(sub: Any) -> None:
     from training.config import TrainConfig
 
     d = TrainConfig()
+    from core.config import ModelConfig
+
+    m = ModelConfig()
     p = sub.add_parser(
         "train", help="train or fine-tune a Meta-TasNet model",
+        formatter_class=DefaultsHelp,
         description="Train Meta-TasNet on a prepared dataset with the paper's recipe "
         "(RAdam+Lookahead, cosine warm restarts, 8-s crops with remixing). Multi-GPU: launch "
         "with torchrun (see docs/training.md).",
@@ -123,10 +163,13 @@ def _add_train(sub: Any) -> None:
     g = p.add_argument_group("model (fresh training; defaults are the paper's full model)")
     for name in MODEL_FLAGS:
         flags = ["--" + name] + (["--" + name.replace("_", "-")] if "_" in name else [])
-        g.add_argument(*flags, dest=f"model_{name}", type=MODEL_FLAGS[name], default=None)
+        field = "stages_num" if name == "stages" else name
+        g.add_argument(*flags, dest=f"model_{name}", type=MODEL_FLAGS[name], default=None,
+                       help=f"{MODEL_HELP[name]} (default: {getattr(m, field)})")
     g.add_argument("--independent-params", action="store_true",
                    help="ablation: per-instrument weights instead of generated ones")
-    g.add_argument("--dropout", type=float, default=None)
+    g.add_argument("--dropout", type=float, default=None,
+                   help=f"Dropout2d on the masking input, training only (default: {m.dropout})")
     t = p.add_argument_group("training")
     t.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")
     t.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
@@ -137,19 +180,24 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--crop-s", type=float, default=d.crop_s, help="training crop in seconds")
     t.add_argument("--remix-p", type=float, default=d.remix_p,
                    help="share of each batch with stems from different songs")
-    t.add_argument("--lr", type=float, default=d.lr)
-    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    t.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help="weight decay of the optimiser")
     t.add_argument("--sgdr-period", type=int, default=d.sgdr_period,
                    help="steps between cosine warm restarts")
     t.add_argument("--sgdr-decay", type=float, default=d.sgdr_decay,
                    help="peak learning-rate factor per restart")
     t.add_argument("--clip", type=float, default=d.clip, help="gradient norm clip")
-    t.add_argument("--reconstruction-weight", type=float, default=d.reconstruction_weight)
-    t.add_argument("--dissimilarity-weight", type=float, default=d.dissimilarity_weight)
-    t.add_argument("--similarity-weight", type=float, default=d.similarity_weight)
+    t.add_argument("--reconstruction-weight", type=float, default=d.reconstruction_weight,
+                   help="weight of the auxiliary loss: the mixture through encoder and "
+                   "decoder alone")
+    t.add_argument("--dissimilarity-weight", type=float, default=d.dissimilarity_weight,
+                   help="weight of the loss keeping the encoded stems of one song apart")
+    t.add_argument("--similarity-weight", type=float, default=d.similarity_weight,
+                   help="weight of the loss making one stem's encodings alike across songs")
     t.add_argument("--stats-crops", type=int, default=d.stats_crops,
                    help="training crops for the spectrogram statistics")
-    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--seed", type=int, default=d.seed, help="seed of weights, crops and remixing")
     t.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
     t.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N")
     t.add_argument("--threads", type=int, default=None,
@@ -160,8 +208,10 @@ def _add_train(sub: Any) -> None:
                    help="validate on at most this many songs (0: no validation)")
     t.add_argument("--valid-max-s", type=float, default=None,
                    help="crop validation songs to this many seconds")
-    t.add_argument("--log-every", type=int, default=d.log_every)
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--log-every", type=int, default=d.log_every,
+                   help="write loss statistics (TensorBoard, history.jsonl) every this many steps")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(run=run_train)
 
 
@@ -189,7 +239,8 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         similarity_weight=args.similarity_weight, stats_crops=args.stats_crops,
         workers=args.workers, device=args.device, threads=args.threads, amp=args.amp,
         valid_songs=args.valid_songs,
-        valid_max_s=args.valid_max_s, log_every=args.log_every, progress=not args.no_progress,
+        valid_max_s=args.valid_max_s, log_every=args.log_every,
+        progress=show_progress(args.no_progress),
     )
 
 
@@ -219,6 +270,7 @@ def run_train(args: argparse.Namespace) -> int:
 def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate", help="BSSEval v4 (museval) scores of a model",
+        formatter_class=DefaultsHelp,
         description="Separate MUSDB18 test (or a prepared folder's split) and score with "
         "BSSEval v4; prints the median over frames then tracks per stem.",
     )
@@ -230,12 +282,14 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--lsq-gains", action="store_true",
                    help="rescale each stem by the least-squares fit to the mixture (the paper's "
                    "evaluation post-processing)")
-    p.add_argument("--max-songs", type=int, default=None)
+    p.add_argument("--max-songs", type=int, default=None,
+                   help="score at most this many songs (default: all)")
     p.add_argument("--max-s", type=float, default=None, help="score only the first seconds")
     p.add_argument("--segment-s", type=float, default=8.0, help="separation segment length")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(run=run_evaluate)
 
 
@@ -246,6 +300,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.model, args.data, args.out, split=args.split,
                       lsq_gains=args.lsq_gains, max_songs=args.max_songs, max_s=args.max_s,
                       segment_s=args.segment_s, device=args.device, threads=args.threads,
-                      progress=not args.no_progress)
+                      progress=show_progress(args.no_progress))
     print(format_table(result))
     return 0

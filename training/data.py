@@ -25,7 +25,7 @@ they are shared so that the three stages see the same example, as the paper desc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -215,7 +215,7 @@ def batch_to_lists(
 @torch.no_grad()
 def compute_spectrogram_stats(
     model: torch.nn.Module, dataset: CropDataset, crops: int, batch: int = 8,
-    first_index: int = 2**50,
+    first_index: int = 2**50, progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per-bin mean and unbiased std of the log-power spectrogram of training mixtures.
 
@@ -229,6 +229,7 @@ def compute_spectrogram_stats(
         crops: how many crops to use (the paper used about 5000).
         batch: crops per STFT batch.
         first_index: the first example index to draw.
+        progress: called with ``(crops done, crops)`` after every batch.
 
     Returns:
         per stage ``(mean, std)`` each ``(1, bins, 1)``.
@@ -252,6 +253,8 @@ def compute_spectrogram_stats(
             sq[s] = b if sq[s] is None else sq[s] + b
             count[s] += lp.shape[0] * lp.shape[2]
         done += n
+        if progress is not None:
+            progress(done, crops)
     result = []
     for s, stage in enumerate(stages):
         spec = stage.encoder.spectrogram

@@ -19,7 +19,9 @@ Finished songs (those with ``meta.json``) are skipped, so an interrupted run can
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,6 +132,26 @@ def _safe_name(name: str) -> str:
     return keep or "song"
 
 
+def _fresh_dataset(out: str | Path) -> tuple[bool, bool]:
+    """Whether the dataset folder and its ``dataset.json`` do not exist yet."""
+    out = Path(out)
+    return not out.exists(), not (out / "dataset.json").exists()
+
+
+def _withdraw_dataset(root: Path, made_root: bool, made_index: bool) -> None:
+    """After a failed first run: remove the ``dataset.json`` this run created (and the empty
+    folders) when no song was completed, so a failed prepare leaves nothing that looks like a
+    dataset. Songs completed by this or earlier runs stay."""
+    if not made_index or any(root.glob("*/*/meta.json")):
+        return
+    with contextlib.suppress(OSError):
+        (root / "dataset.json").unlink()
+    for folder, _dirs, _files in sorted(os.walk(root), key=lambda w: -len(w[0])):
+        if Path(folder) != root or made_root:
+            with contextlib.suppress(OSError):
+                Path(folder).rmdir()  # only empty folders
+
+
 def prepare_folder(
     source: str | Path, out: str | Path, seed: int = 42, valid_fraction: float = 0.1,
     test_fraction: float = 0.0, resampler: str = "soxr", progress: Progress | None = None,
@@ -141,23 +163,28 @@ def prepare_folder(
     folders = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise DataError(f"{source} holds no song folders")
+    fresh = _fresh_dataset(out)
     root = init_dataset(out)
-    split = split_names([p.name for p in folders], seed, valid_fraction, test_fraction)
-    written = {"train": 0, "valid": 0, "test": 0}
-    skipped = 0
-    for i, folder in enumerate(folders):
-        part, name = split[folder.name], _safe_name(folder.name)
+    try:
+        split = split_names([p.name for p in folders], seed, valid_fraction, test_fraction)
+        written = {"train": 0, "valid": 0, "test": 0}
+        skipped = 0
+        for i, folder in enumerate(folders):
+            part, name = split[folder.name], _safe_name(folder.name)
+            if progress:
+                progress(i, len(folders), name)
+            if song_done(root, part, name):
+                skipped += 1
+                continue
+            stems, rate = load_song_folder(folder)
+            write_song(root, part, name, stems, rate, source=str(folder), resampler=resampler)
+            written[part] += 1
         if progress:
-            progress(i, len(folders), name)
-        if song_done(root, part, name):
-            skipped += 1
-            continue
-        stems, rate = load_song_folder(folder)
-        write_song(root, part, name, stems, rate, source=str(folder), resampler=resampler)
-        written[part] += 1
-    if progress:
-        progress(len(folders), len(folders), "")
-    return PrepareReport(written, skipped, root)
+            progress(len(folders), len(folders), "")
+        return PrepareReport(written, skipped, root)
+    except BaseException:
+        _withdraw_dataset(root, *fresh)
+        raise
 
 
 def prepare_musdb(
@@ -172,42 +199,47 @@ def prepare_musdb(
     source = Path(source)
     if not source.is_dir():
         raise DataError(f"{source} is not a folder")
+    fresh = _fresh_dataset(out)
     root = init_dataset(out)
-    jobs = []
-    for part in subsets:
-        kw = {"subsets": "test"} if part == "test" else {"subsets": "train", "split": part}
-        try:
-            db = musdb.DB(root=str(source), is_wav=is_wav, **kw)
-        except Exception as exc:  # noqa: BLE001 - musdb raises plain errors for bad roots
-            raise DataError(f"cannot open MUSDB18 at {source}: {exc}") from exc
-        jobs += [(part, t) for t in db.tracks]
-    if not jobs:
-        raise DataError(f"no MUSDB18 tracks found under {source} "
-                        "(expected train/ and test/ sub-folders)")
-    written = {"train": 0, "valid": 0, "test": 0}
-    skipped = 0
-    for i, (part, track) in enumerate(jobs):
-        name = _safe_name(track.name)
-        if progress:
-            progress(i, len(jobs), name)
-        if song_done(root, part, name):
-            skipped += 1
-            continue
-        if is_wav:
-            # MUSDB18-HQ: plain WAV stems; soundfile reads them without an ffmpeg process each.
-            stems, rate = load_song_folder(Path(track.path).parent)
-        else:
+    try:
+        jobs = []
+        for part in subsets:
+            kw = {"subsets": "test"} if part == "test" else {"subsets": "train", "split": part}
             try:
-                stems = np.stack([track.targets[s].audio.T for s in STEMS]).astype(np.float32)
-            except Exception as exc:  # noqa: BLE001 - ffmpeg/stempeg failures
-                raise DataError(f"cannot decode {track.name}: {exc} "
-                                "(is ffmpeg installed?)") from exc
-            rate = int(track.rate)
-        write_song(root, part, name, stems, rate, source=str(track.path), resampler=resampler)
-        written[part] += 1
-    if progress:
-        progress(len(jobs), len(jobs), "")
-    return PrepareReport(written, skipped, root)
+                db = musdb.DB(root=str(source), is_wav=is_wav, **kw)
+            except Exception as exc:  # noqa: BLE001 - musdb raises plain errors for bad roots
+                raise DataError(f"cannot open MUSDB18 at {source}: {exc}") from exc
+            jobs += [(part, t) for t in db.tracks]
+        if not jobs:
+            raise DataError(f"no MUSDB18 tracks found under {source} "
+                            "(expected train/ and test/ sub-folders)")
+        written = {"train": 0, "valid": 0, "test": 0}
+        skipped = 0
+        for i, (part, track) in enumerate(jobs):
+            name = _safe_name(track.name)
+            if progress:
+                progress(i, len(jobs), name)
+            if song_done(root, part, name):
+                skipped += 1
+                continue
+            if is_wav:
+                # MUSDB18-HQ: plain WAV stems; soundfile reads them without an ffmpeg process each.
+                stems, rate = load_song_folder(Path(track.path).parent)
+            else:
+                try:
+                    stems = np.stack([track.targets[s].audio.T for s in STEMS]).astype(np.float32)
+                except Exception as exc:  # noqa: BLE001 - ffmpeg/stempeg failures
+                    raise DataError(f"cannot decode {track.name}: {exc} "
+                                    "(is ffmpeg installed?)") from exc
+                rate = int(track.rate)
+            write_song(root, part, name, stems, rate, source=str(track.path), resampler=resampler)
+            written[part] += 1
+        if progress:
+            progress(len(jobs), len(jobs), "")
+        return PrepareReport(written, skipped, root)
+    except BaseException:
+        _withdraw_dataset(root, *fresh)
+        raise
 
 
 __all__ = ["MIXTURE_NAMES", "PrepareReport", "RATES", "load_song_folder", "prepare_folder",

@@ -322,7 +322,23 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
     dataset = CropDataset(songs, cfg.seed, cfg.batch_size, rates, augment)
     if need_stats:
         log.info("computing spectrogram statistics on %d crops", cfg.stats_crops)
-        compute_spectrogram_stats(model, dataset, cfg.stats_crops)
+        stats_bar = None
+        if d.main and cfg.progress:  # seconds of work before the first step: say so
+            from tqdm import tqdm
+
+            stats_bar = tqdm(total=cfg.stats_crops, desc="spectrogram statistics", unit="crop",
+                             file=sys.stderr, dynamic_ncols=True, leave=False)
+
+        def stats_progress(done: int, total: int) -> None:
+            if stats_bar is not None:
+                stats_bar.n = done
+                stats_bar.refresh()
+
+        try:
+            compute_spectrogram_stats(model, dataset, cfg.stats_crops, progress=stats_progress)
+        finally:
+            if stats_bar is not None:
+                stats_bar.close()
     model.to(device)
     if d.main and not resume:
         meta = cfg.to_json()
