@@ -163,6 +163,7 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
         tmpdir = tempfile.mkdtemp(prefix="stemweave-shot-")
         settings = Settings.from_file(Path(tmpdir) / "settings.ini")
         settings.model, settings.device = user.model, user.device
+        settings.remember_songs = False  # nor the user's per-song memory
     if model:
         settings.model = model
     window = MainWindow(settings)

@@ -41,6 +41,7 @@ from app.features.export import ExportMixin
 from app.features.grid import GridController
 from app.features.help import HelpMixin
 from app.features.lanes import LanesMixin
+from app.features.memory import MemoryMixin
 from app.features.practice import PracticeMixin
 from app.features.separation import SeparationMixin
 from app.features.transport import TransportMixin
@@ -77,7 +78,7 @@ NO_MODEL_MESSAGE = (
 
 
 class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, ExportMixin,
-                 HelpMixin, QMainWindow):
+                 HelpMixin, MemoryMixin, QMainWindow):
     """Stemweave's window.
 
     Args:
@@ -340,6 +341,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         p.preset_saved.connect(self.settings.add_user_preset)
         p.preset_deleted.connect(self.settings.remove_user_preset)
         s.song_opened.connect(self._song_opened)
+        self.grid.analysed.connect(self.remember_song)
         s.stems_reset.connect(self._stems_reset)
         s.stems_changed.connect(self._stems_changed)
         s.lane_changed.connect(self._lane_changed)
@@ -410,6 +412,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
     def open_file(self, path: str | Path) -> LoadWorker:
         """Open a song in the background; the waveform shows when it is decoded."""
         path = Path(path)
+        self.remember_song()  # the song being left
         if self.sep_worker is not None:
             self.sep_worker.cancel()
         if self.load_worker is not None:
@@ -455,7 +458,10 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         if self.lanes[0].view.mode == SPECTROGRAM:  # deferred while the file was read
             self._request_spectrogram(0)
         self._tick(force=True)
-        self.grid.start(use_stems=s.stems_complete)
+        restored = self.restore_song()
+        grid = self.grid.analysis
+        if not restored or (s.stems_complete and grid is not None and grid.source != "stems"):
+            self.grid.start(use_stems=s.stems_complete)
         self.song_loaded.emit()
         self.settings.add_recent_file(song.path)
         self.settings.last_open_dir = str(song.path.parent)
@@ -557,6 +563,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             self.separate_button.setText("Separate")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802, D102
+        self.remember_song()
         self.timer.stop()
         if self.player is not None:
             self.player.close()

@@ -186,6 +186,15 @@ class Settings:
     def snap(self, value: str) -> None:
         self.store.setValue("grid/snap", value if value in ("beat", "bar", "off") else "beat")
 
+    @property
+    def remember_songs(self) -> bool:
+        """Remember each song's mixer, loop, tempo/pitch and analysis (beside the stem cache)."""
+        return self._str("songs/remember", "true").lower() in ("true", "1")
+
+    @remember_songs.setter
+    def remember_songs(self, value: bool) -> None:
+        self.store.setValue("songs/remember", "true" if value else "false")
+
     # -- window ------------------------------------------------------------------------------
     @property
     def window_geometry(self) -> QByteArray | None:

@@ -110,11 +110,13 @@ def make_window(qtbot, tmp_path: Path, stem_cache_dir: Path, tiny_checkpoint: Pa
     made = []
 
     def make(*, model: str | None = str(tiny_checkpoint), cache_dir: Path | None = None,
-             audio_device: int | str | None = None, analyze: bool = False) -> MainWindow:
+             audio_device: int | str | None = None, analyze: bool = False,
+             remember: bool = False) -> MainWindow:
         settings = Settings.from_file(tmp_path / f"settings{len(made)}.ini")
         # the musical grid (librosa, in the background) only where a test asks for it: it
         # would snap the clicks and drags other tests make to detected beats
         settings.auto_analyze = analyze
+        settings.remember_songs = remember  # songs that remember: only where a test asks
         settings.model = model or ""
         settings.device = "cpu"
         settings.export_dir = str(tmp_path / "exports")
