@@ -7,11 +7,13 @@ separated song to a PNG without showing anything (``stemweave gui --screenshot O
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import tempfile
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from PySide6.QtCore import QEventLoop, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QColor, QPalette
@@ -153,9 +155,9 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
         StemweaveError: the song cannot be opened or separated.
     """
     from app.main_window import MainWindow
-    from core.fileio import atomic_path
 
     app = make_app()
+    tmpdir = None
     if settings_path:
         settings = Settings.from_file(settings_path)
     else:  # a throw-away copy: the screenshot must not touch the user's recent files
@@ -167,6 +169,21 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
     if model:
         settings.model = model
     window = MainWindow(settings)
+    try:
+        return _render(app, window, file, out, size, timeout_s, spectrogram_lanes)
+    finally:
+        window.close()
+        if tmpdir is not None:  # write the throw-away settings now, then remove them
+            settings.sync()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _render(app: QApplication, window: Any, file: str | Path, out: str | Path,
+            size: tuple[int, int], timeout_s: float,
+            spectrogram_lanes: tuple[int, ...]) -> Path:
+    """Open, separate and arrange ``file`` in ``window``, then save the PNG (take_screenshot)."""
+    from core.fileio import atomic_path
+
     window.resize(*size)
     window.show()
     window.open_file(file)
@@ -205,5 +222,4 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
     with atomic_path(out) as tmp:
         if not window.grab().save(str(tmp), "PNG"):
             raise StemweaveError(f"{out}: could not write the screenshot")
-    window.close()
     return out

@@ -65,3 +65,22 @@ def test_screenshot_of_a_missing_file_fails_with_one_line(tmp_path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("stemweave: error:") and "missing.wav" in last
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("song", ["present", "missing"])
+def test_screenshot_leaves_no_temporary_settings(tmp_path, song_path, tiny_checkpoint,
+                                                cache_home, song) -> None:
+    """Without --settings a throw-away settings.ini is used, and removed at the end (also when
+    the screenshot fails)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp),
+           "XDG_CACHE_HOME": str(cache_home), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    file = song_path if song == "present" else tmp_path / "missing.wav"
+    proc = subprocess.run(
+        [sys.executable, "-m", "stemweave", "gui", "--screenshot", str(tmp_path / "x.png"),
+         str(file), "--model", str(tiny_checkpoint), "--size", "1000x700"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == (0 if song == "present" else 1), proc.stderr[-2000:]
+    assert (tmp_path / "x.png").exists() == (song == "present")
+    assert not list(tmp.glob("stemweave-shot-*")), list(tmp.rglob("*"))
