@@ -282,6 +282,11 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         view_menu.addAction(self.practice_action)
         self.grid.build_actions(view_menu)
         lanes_menu = menu.addMenu("L&anes")
+        self.reset_mixer_action = self._action(
+            "&Reset mixer", "Ctrl+Shift+0", self.reset_mixer,
+            "Every lane back to 0 dB, centre, no mute, no solo")
+        lanes_menu.addAction(self.reset_mixer_action)
+        lanes_menu.addSeparator()
         for a in self.lane_actions:
             lanes_menu.addAction(a)
         help_menu = menu.addMenu("&Help")

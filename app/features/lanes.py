@@ -19,6 +19,7 @@ class LanesMixin:
 
     def _stems_reset(self) -> None:
         s = self.session
+        self.update_heard()
         for lane in self.lanes[1:]:
             lane.view.set_envelope(s.envelopes[lane.lane], s.sample_rate)
             lane.view.set_spectrogram(s.spectrograms.get(lane.lane))
@@ -32,6 +33,8 @@ class LanesMixin:
         s = self.session
         if not s.sample_rate:
             return
+        if start == 0:  # the first segment (or all): the stems are heard from now on
+            self.update_heard()
         (x0, x1), _ = self.timeline.getPlotItem().getViewBox().viewRange()
         if stop / s.sample_rate < x0 or start / s.sample_rate > x1:
             return
@@ -42,6 +45,33 @@ class LanesMixin:
         mixer = self.session.mixer
         if mixer is not None:
             self.lanes[lane].show_state(mixer.lanes[lane])
+        self.update_heard()
+
+    def heard_lanes(self) -> list[bool]:
+        """Whether each lane is heard now (mute, solo, a silent fader, stems or not yet)."""
+        mixer = self.session.mixer
+        if mixer is None:
+            return [True] * len(self.lanes)
+        have_stems = mixer.stems is not None and mixer.available_frames > 0
+        gains = mixer.effective_gains()[0 if have_stems else 1]
+        heard = [bool(gains[i].max() > 0.0) for i in range(gains.shape[0])]
+        return heard + [False] * (len(self.lanes) - len(heard))
+
+    def update_heard(self) -> None:
+        """Dim the lanes that are not heard (the Mix lane while the stems play)."""
+        for lane, heard in zip(self.lanes, self.heard_lanes()):
+            lane.set_heard(heard)
+
+    def reset_mixer(self) -> None:
+        """Every lane back to 0 dB, centre, no mute, no solo."""
+        s = self.session
+        if s.mixer is None:
+            return
+        for lane in range(len(s.mixer.lanes)):
+            s.set_gain_db(lane, 0.0)
+            s.set_mute(lane, False)
+            s.set_solo(lane, False)
+            s.set_pan(lane, 0.0)
 
     def set_lane_mode(self, lane: int, mode: str) -> None:
         """Show ``lane`` as a waveform or a spectrogram (computed in the background, cached)."""

@@ -77,9 +77,11 @@ class PracticeMixin:
         mixer = self.session.mixer
         if mixer is None:
             return
+        self.reset_mixer()  # lanes the preset does not name (and every pan) start from neutral
         apply_preset(preset, mixer)
         for lane in self.lanes:
             lane.show_state(mixer.lanes[lane.lane])
+        self.update_heard()
 
     def _count_in(self) -> Any:
         bars = self.practice.count_in_bars

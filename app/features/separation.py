@@ -115,6 +115,7 @@ class SeparationMixin:
         replacement, self._replacement = self._replacement, None
         if replacement is None:
             self.session.drop_stems()  # partial stems of a first separation: the mix plays
+            self.update_heard()
         self.eta_label.setText("")
         self._update_enabled()
         kept = " The previous stems are kept." if replacement is not None else ""

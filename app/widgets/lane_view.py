@@ -38,6 +38,7 @@ class LaneView(pg.PlotWidget):
         self.duration_s = 0.0
         self.points_drawn = 0
         self.fit_height = False
+        self.dimmed = False
         item = self.getPlotItem()
         item.hideButtons()
         item.setMenuEnabled(False)
@@ -94,6 +95,8 @@ class LaneView(pg.PlotWidget):
     def set_mode(self, mode: str) -> None:
         """``"waveform"`` or ``"spectrogram"``."""
         self.mode = mode
+        # the loop shading goes over a spectrogram (an opaque image), under a waveform
+        self.loop_region.setZValue(5 if mode == SPECTROGRAM else -5)
         self.curve.setVisible(mode == WAVEFORM)
         self.image.setVisible(mode == SPECTROGRAM and self.image.image is not None)
         if mode == WAVEFORM:
@@ -176,6 +179,13 @@ class LaneView(pg.PlotWidget):
     def set_playhead(self, seconds: float) -> None:
         """Move the playhead line."""
         self.playhead.setPos(seconds)
+
+    def set_dimmed(self, dimmed: bool) -> None:
+        """Draw the lane faintly (it is not heard: muted, silent, or not soloed)."""
+        self.dimmed = bool(dimmed)
+        opacity = 0.3 if dimmed else 1.0
+        self.curve.setOpacity(opacity)
+        self.image.setOpacity(0.45 if dimmed else 1.0)
 
     def set_loop(self, start_s: float, end_s: float, visible: bool) -> None:
         """Shade the loop region."""

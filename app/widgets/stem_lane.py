@@ -7,7 +7,7 @@ The controls only emit intents (``gain_changed``, ``mute_toggled``...) carrying 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -86,7 +86,7 @@ class StemLane(QFrame):
         self.gain_slider = QSlider(Qt.Orientation.Horizontal)
         self.gain_slider.setRange(MIN_DB * 10, MAX_DB * 10)
         self.gain_slider.setValue(0)
-        self.gain_slider.setToolTip(f"Volume of {name} (double-click the value to reset)")
+        self.gain_slider.setToolTip(f"Volume of {name} (double-click it or its value: 0 dB)")
         self.gain_label = QLabel(format_db(0.0))
         self.gain_label.setFixedWidth(58)
         self.gain_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -99,7 +99,7 @@ class StemLane(QFrame):
         self.pan_slider = QSlider(Qt.Orientation.Horizontal)
         self.pan_slider.setRange(-100, 100)
         self.pan_slider.setValue(0)
-        self.pan_slider.setToolTip(f"Pan of {name}")
+        self.pan_slider.setToolTip(f"Pan of {name} (double-click it or its value: centre)")
         self.pan_label = QLabel("C")
         self.pan_label.setFixedWidth(58)
         self.pan_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -123,6 +123,25 @@ class StemLane(QFrame):
         self.view_button.toggled.connect(
             lambda on: self.mode_changed.emit(self.lane, SPECTROGRAM if on else WAVEFORM))
         self.view.seek_requested.connect(self.seek_requested)
+        for w in (self.gain_slider, self.gain_label, self.pan_slider, self.pan_label):
+            w.installEventFilter(self)
+        self.gain_label.setToolTip(self.gain_slider.toolTip())
+        self.pan_label.setToolTip(self.pan_slider.toolTip())
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802, D102
+        if event.type() == QEvent.Type.MouseButtonDblClick:
+            if obj in (self.gain_slider, self.gain_label):
+                self.gain_slider.setValue(0)  # 0 dB (emits gain_changed)
+                return True
+            if obj in (self.pan_slider, self.pan_label):
+                self.pan_slider.setValue(0)  # centre (emits pan_changed)
+                return True
+        return super().eventFilter(obj, event)
+
+    def set_heard(self, heard: bool) -> None:
+        """Dim the lane (name and picture) when it is not heard."""
+        self.view.set_dimmed(not heard)
+        self.title.setEnabled(heard)
 
     @staticmethod
     def _toggle(text: str, tip: str) -> QToolButton:
