@@ -50,6 +50,33 @@ def test_options_stems_format_bits_sum_to_mix(tmp_path, tiny_checkpoint):
     assert sf.info(str(out / "s" / "vocals.flac")).subtype == "PCM_16"
 
 
+def _stems_32f(tmp_path, song, tiny_checkpoint, name, *options):
+    """Separate ``song`` to 32-bit float WAV with ``options``; returns (4, frames, channels)."""
+    out = tmp_path / name
+    assert main(["separate", str(song), "-o", str(out), "--model", str(tiny_checkpoint),
+                 "--bits", "32f", "--threads", "1", *options]) == 0
+    return np.stack([sf.read(str(out / song.stem / f"{s}.wav"), dtype="float32")[0]
+                     for s in ("drums", "bass", "other", "vocals")])
+
+
+def test_every_engine_option_reaches_the_engine(tmp_path, tiny_checkpoint):
+    """--sum-to-mix makes the stems add up to the input; --lsq-gains, --segment and --overlap
+    each change the stems (the CLI must pass them on, not drop them)."""
+    song = _song(tmp_path / "song.wav", seconds=3.5)
+    mix = sf.read(str(song), dtype="float32")[0]
+    base = _stems_32f(tmp_path, song, tiny_checkpoint, "base", "--segment", "1.5")
+    summed = _stems_32f(tmp_path, song, tiny_checkpoint, "sum", "--segment", "1.5",
+                        "--sum-to-mix")
+    assert np.abs(base.sum(0) - mix).max() > 1e-3  # the model alone does not add up exactly
+    np.testing.assert_allclose(summed.sum(0), mix, rtol=0, atol=1e-6)
+    for name, options in [("lsq", ["--segment", "1.5", "--lsq-gains"]),
+                          ("segment", ["--segment", "2.5"]),
+                          ("overlap", ["--segment", "1.5", "--overlap", "0.5"])]:
+        other = _stems_32f(tmp_path, song, tiny_checkpoint, name, *options)
+        assert other.shape == base.shape
+        assert np.abs(other - base).max() > 1e-4, f"{name} did not change the stems"
+
+
 def test_32f_flac_is_refused_with_one_line(tmp_path, tiny_checkpoint, capsys):
     a = _song(tmp_path / "s.wav")
     code = main(["separate", str(a), "-o", str(tmp_path / "o"), "--model", str(tiny_checkpoint),
