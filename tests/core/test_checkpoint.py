@@ -135,16 +135,30 @@ def test_truncated_native_file_is_refused(tmp_path: Path, tiny_native: Path) -> 
 
 
 def test_save_is_atomic(tmp_path: Path, tiny_native: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save that fails part-way through writing leaves neither a partial file nor a changed
+    old one (the stand-in writes half of the real file, then fails)."""
+    import core.checkpoint
+
     model = core.load_model(tiny_native)
     target = tmp_path / "out.safetensors"
+    real_save = core.checkpoint.save_file
 
-    def boom(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+    def half_then_fail(state: dict, filename: str, metadata: dict | None = None) -> None:
+        real_save(state, filename, metadata=metadata)
+        data = Path(filename).read_bytes()
+        Path(filename).write_bytes(data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("core.checkpoint.save_file", boom)
+    monkeypatch.setattr("core.checkpoint.save_file", half_then_fail)
     with pytest.raises(OSError):
         core.save_model(model, target)
     assert list(tmp_path.iterdir()) == []
+    # over an existing file: the old weights stay, byte for byte
+    target.write_bytes(tiny_native.read_bytes())
+    with pytest.raises(OSError):
+        core.save_model(model, target)
+    assert target.read_bytes() == tiny_native.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.safetensors"]
 
 
 def test_nan_weights_are_refused(tmp_path: Path, tiny_native: Path) -> None:
