@@ -39,7 +39,8 @@ def test_loss_matches_authors(fixtures_dir: Path, suffix: str) -> None:
     loss.backward()
     norm = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters()
                           if p.grad is not None))
-    np.testing.assert_allclose(norm.item(), ref["train_grad_norm"][0], rtol=1e-3)
+    # measured 2.6e-6 relative (float32 sums in another order); 1e-3 let real errors pass
+    np.testing.assert_allclose(norm.item(), ref["train_grad_norm"][0], rtol=2e-5)
     for i, stage in enumerate(model.stages):
         g = stage.mask.prelu_1.weight.grad.numpy()
         want = ref[f"train_grad_stage{i}_mask_prelu_1"]
