@@ -42,6 +42,7 @@ from app.features.grid import GridController
 from app.features.help import HelpMixin
 from app.features.lanes import LanesMixin
 from app.features.memory import MemoryMixin
+from app.features.meters import MetersMixin
 from app.features.practice import PracticeMixin
 from app.features.separation import SeparationMixin
 from app.features.transport import TransportMixin
@@ -78,7 +79,7 @@ NO_MODEL_MESSAGE = (
 
 
 class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, ExportMixin,
-                 HelpMixin, MemoryMixin, QMainWindow):
+                 HelpMixin, MemoryMixin, MetersMixin, QMainWindow):
     """Stemweave's window.
 
     Args:
@@ -312,6 +313,9 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
+        bar.addWidget(self._build_master_widgets())
+        play_menu.addSeparator()
+        play_menu.addAction(self.limit_action)
         bar.addAction(self.export_action)
         bar.addAction(self.settings_action)
         self.addToolBar(bar)
@@ -484,6 +488,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         assert s.mixer is not None and s.path is not None
         self.player = Player(s.mixer, device=self.audio_device)
         self._setup_practice()
+        self._apply_master()
         self.grid.clear()
         self.loop_s = (0.0, 0.0)
         self.timeline.set_region(0.0, 0.0)

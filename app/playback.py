@@ -175,6 +175,10 @@ class Player:
         #: optional click generator (``render(first_source_frame, n_out, tempo) -> (n_out,)``,
         #: ``reset()``), e.g. :class:`core.practice.Metronome`; mixed in after the processor.
         self.metronome: Any = None
+        #: master volume (linear) and clip protection (a core.limiter.Limiter or None), applied
+        #: by the producer after the processor and the metronome; set from the GUI thread.
+        self.master_gain = 1.0
+        self.limiter: Any = None
         self._seek_preroll: np.ndarray | None = None
 
     # -- GUI side ------------------------------------------------------------------------------
@@ -472,6 +476,12 @@ class Player:
         met = self.metronome
         if met is not None and out.shape[1]:
             out = out + met.render(first, out.shape[1], step if step > 0 else 1.0)[None, :]
+        gain = self.master_gain
+        if gain != 1.0:
+            out = out * np.float32(gain)  # out of place: ``out`` may be the mixer's scratch
+        lim = self.limiter
+        if lim is not None and out.shape[1]:
+            out = lim.process(out)
         out, step = self._to_device_rate(out, step)
         self._render_pos = pos + n
         if (self.loop_enabled and self.loop_end > self.loop_start

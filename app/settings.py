@@ -187,6 +187,27 @@ class Settings:
         self.store.setValue("grid/snap", value if value in ("beat", "bar", "off") else "beat")
 
     @property
+    def master_db(self) -> float:
+        """Master volume in dB."""
+        try:
+            return float(self._str("playback/master_db", "0"))
+        except ValueError:
+            return 0.0
+
+    @master_db.setter
+    def master_db(self, value: float) -> None:
+        self.store.setValue("playback/master_db", str(float(value)))
+
+    @property
+    def limiter(self) -> bool:
+        """Clip protection (a limiter on playback and on the exported mix as heard)."""
+        return self._str("playback/limiter", "true").lower() in ("true", "1")
+
+    @limiter.setter
+    def limiter(self, value: bool) -> None:
+        self.store.setValue("playback/limiter", "true" if value else "false")
+
+    @property
     def remember_songs(self) -> bool:
         """Remember each song's mixer, loop, tempo/pitch and analysis (beside the stem cache)."""
         return self._str("songs/remember", "true").lower() in ("true", "1")

@@ -382,8 +382,11 @@ class ExportWorker(Worker):
 
     def __init__(self, jobs: list[ExportJob], mixer: Mixer, start_frame: int, stop_frame: int,
                  *, fmt: str, bits: str, tempo: float = 1.0, semitones: float = 0.0,
-                 stems_as_heard: bool = False) -> None:
+                 stems_as_heard: bool = False, master_gain: float = 1.0,
+                 limit: bool = False) -> None:
         super().__init__()
+        self.master_gain = float(master_gain)
+        self.limit = bool(limit)
         self.tempo = float(tempo)
         self.semitones = float(semitones)
         self.stems_as_heard = bool(stems_as_heard)
@@ -427,6 +430,13 @@ class ExportWorker(Worker):
                     cancel=self.is_cancelled)
                 if self.is_cancelled():
                     raise Cancelled("cancelled")
+            if job.source == "mix":  # master volume and clip protection, as heard
+                if self.master_gain != 1.0:
+                    audio = audio * np.float32(self.master_gain)
+                if self.limit:
+                    from core.limiter import limit
+
+                    audio = limit(audio, self.mixer.sample_rate)
             if self.fmt == "mp3":
                 written.append(save_mp3(job.path, audio, self.mixer.sample_rate))
             else:

@@ -123,7 +123,9 @@ class ExportMixin:
         semitones = self.stretcher.semitones if self.stretcher is not None else 0.0
         worker = ExportWorker(jobs, s.mixer, a, b, fmt=options.fmt, bits=options.bits,
                               tempo=tempo, semitones=semitones,
-                              stems_as_heard=options.stems_as_heard)
+                              stems_as_heard=options.stems_as_heard,
+                              master_gain=self.master_gain,
+                              limit=self.limit_action.isChecked())
         self.export_worker = worker
         self.export_progress.setValue(0)
         self.export_progress.setVisible(True)

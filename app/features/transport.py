@@ -98,6 +98,8 @@ class TransportMixin:
             p.pause()
             self.transport.show_playing(False)
         pos = p.position_s
+        if p.playing or self.meters_moving():
+            self.update_meters(pos)
         if pos == self._last_pos and not force:
             return
         self._last_pos = pos

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets.lane_view import SPECTROGRAM, WAVEFORM, LaneView
+from app.widgets.meters import LevelMeter
 from core.mixer import LaneState
 
 #: lane colours: mixture, drums, bass, other, vocals.
@@ -107,6 +108,9 @@ class StemLane(QFrame):
         pan.addWidget(self.pan_slider, 1)
         pan.addWidget(self.pan_label)
         col.addLayout(pan)
+        self.meter = LevelMeter()
+        self.meter.setToolTip(f"Level of {name} as heard: bar = RMS, line = peak (dBFS)")
+        col.addWidget(self.meter)
         col.addStretch(1)
 
         self.view = LaneView(colour)
