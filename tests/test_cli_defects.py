@@ -162,13 +162,11 @@ def test_ctrl_c_while_separating_exits_130_without_files(tmp_path, tiny_checkpoi
 
 # --- a full disk (a 1 MB tmpfs; needs root) ----------------------------------------------------
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path):
-    mnt = tmp_path / "tiny"
+def _tmpfs(mnt: Path, options: str):  # noqa: ANN202
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
@@ -176,6 +174,31 @@ def tiny_disk(tmp_path: Path):
         yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    yield from _tmpfs(tmp_path / "tiny", "size=1m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path):
+    """A read-only file system: refused even to root (permission bits are not)."""
+    yield from _tmpfs(tmp_path / "ro", "ro,size=1m")
+
+
+@pytest.mark.parametrize("where", ["the folder", "a new sub-folder"])
+def test_read_only_output_is_one_clear_line(tmp_path, tiny_checkpoint, read_only_disk, capsys,
+                                            where) -> None:
+    song = _song(tmp_path / "song.wav")
+    out = read_only_disk if where == "the folder" else read_only_disk / "new"
+    assert main(["separate", str(song), "-o", str(out), "--model", str(tiny_checkpoint),
+                 "--threads", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stemweave: error:"), err
+    assert "Read-only file system" in err[0] and ("cannot write" in err[0]
+                                                   or "cannot create" in err[0]), err[0]
+    assert _files(read_only_disk) == []
 
 
 def test_disk_full_says_so_and_how_much_was_needed(tmp_path, tiny_checkpoint, tiny_disk, capsys):
@@ -233,3 +256,44 @@ def test_models_import_says_what_is_wrong_with_a_pt_file(tmp_path, kind) -> None
     if kind != "garbage":
         assert "refused to load, the file contains objects other than weights" in lines[0]
     assert not (tmp_path / "pwned").exists() and not any((tmp_path / "store").glob("*"))
+
+
+# --- bad inputs through the command line: one line naming the reason, no files ------------------
+
+def _bad_input(folder: Path, kind: str) -> Path:
+    f = folder / f"{kind}.wav"
+    x = np.zeros((22050, 2), np.float32)
+    if kind == "nan":
+        x[100, 0] = np.nan
+        sf.write(str(f), x, 22050, subtype="FLOAT")
+    elif kind == "inf":
+        x[100, 1] = np.inf
+        sf.write(str(f), x, 22050, subtype="FLOAT")
+    elif kind == "zero-frames":
+        sf.write(str(f), x[:0], 22050)
+    elif kind == "empty":
+        f.write_bytes(b"")
+    else:  # truncated: half of a valid file
+        full = folder / "full.wav"
+        _song(full)
+        data = full.read_bytes()
+        f.write_bytes(data[: len(data) // 2])
+        full.unlink()
+    return f
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("nan", "NaN or infinite samples"), ("inf", "NaN or infinite samples"),
+    ("zero-frames", "holds no audio frames"), ("empty", "the file is empty"),
+    ("truncated", "the file is truncated"),
+])
+def test_bad_inputs_give_one_line_with_the_reason(tmp_path, tiny_checkpoint, capsys, kind,
+                                                  reason) -> None:
+    src = _bad_input(tmp_path, kind)
+    out = tmp_path / "out"
+    assert main(["separate", str(src), "-o", str(out), "--model", str(tiny_checkpoint),
+                 "--threads", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"stemweave: error: {src}: "), err
+    assert reason in err[0], err[0]
+    assert not out.exists() or _files(out) == []
