@@ -214,6 +214,7 @@ def _render(app: QApplication, window: Any, file: str | Path, out: str | Path,
     window.session.set_gain_db(2, -4.5)
     window.session.set_pan(3, -0.3)
     window.session.set_mute(1, False)
+    window.show_levels_at(dur * 0.42)  # the meters as they read at the playhead
     window.statusBar().showMessage(window.statusBar().currentMessage())
     for _ in range(5):
         app.processEvents()

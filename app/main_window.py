@@ -246,6 +246,11 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             "Fit waveform &heights", "Ctrl+H", lambda: self.set_fit_heights(
                 self.fit_heights_action.isChecked()))
         self.fit_heights_action.setCheckable(True)
+        self.normalise_spec_action = self._action(
+            "&Normalise each spectrogram lane", None, lambda: self.set_spectrogram_normalised(
+                self.normalise_spec_action.isChecked()),
+            "Off: one dB scale for every lane (a quiet stem looks quiet)")
+        self.normalise_spec_action.setCheckable(True)
         self.lane_actions: list[QAction] = []
         for i, name in enumerate(LANES):
             self.lane_actions.append(self._action(
@@ -275,7 +280,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             play_menu.addAction(a)
         view_menu = menu.addMenu("&View")
         for a in (self.zoom_in_action, self.zoom_out_action, self.zoom_fit_action,
-                  self.fit_heights_action):
+                  self.fit_heights_action, self.normalise_spec_action):
             view_menu.addAction(a)
         self.practice_action = self.practice_dock.toggleViewAction()
         self.practice_action.setText("&Practice tools (tempo, pitch, presets)")

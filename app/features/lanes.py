@@ -62,6 +62,12 @@ class LanesMixin:
         for lane, heard in zip(self.lanes, self.heard_lanes()):
             lane.set_heard(heard)
 
+    def set_spectrogram_normalised(self, on: bool) -> None:
+        """Colour spectrograms per lane (on) or on one shared dB scale (off, the default)."""
+        self.normalise_spec_action.setChecked(bool(on))
+        for lane in self.lanes:
+            lane.view.set_normalise(bool(on))
+
     def reset_mixer(self) -> None:
         """Every lane back to 0 dB, centre, no mute, no solo."""
         s = self.session

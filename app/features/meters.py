@@ -170,6 +170,13 @@ class MetersMixin:
             return True
         return super().eventFilter(obj, event)
 
+    def show_levels_at(self, position_s: float) -> None:
+        """Show the levels at ``position_s`` once, playing or not (screenshots)."""
+        lanes, master = self.measure_levels(position_s)
+        for (peak, rms), meter in [*zip(lanes, (lane.meter for lane in self.lanes)),
+                                   (master, self.master_meter)]:
+            meter.set_levels(_db(peak), _db(rms), clipped=peak >= 1.0)
+
     def meters_moving(self) -> bool:
         """Whether a meter still shows a level (it falls back after a pause)."""
         return any(peak > FLOOR_DB for peak, _ in getattr(self, "_meter_state", {}).values())

@@ -18,6 +18,18 @@ from core.display import EnvelopePyramid, Spectrogram
 WAVEFORM = "waveform"
 SPECTROGRAM = "spectrogram"
 BACKGROUND = "#16181d"
+#: dB range of the spectrogram colours shared by all lanes (0 dB = a full-scale sine), so a
+#: quiet stem looks quiet; per-lane normalisation shows each lane's top 75 dB instead.
+SHARED_DB = (-80.0, 0.0)
+NORMALISED_RANGE_DB = 75.0
+
+
+def note_label(midi: int) -> str:
+    """``"C4 262 Hz"`` for MIDI note 60 (C notes label the spectrogram's frequency axis)."""
+    names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+    f = 440.0 * 2 ** ((midi - 69) / 12)
+    hz = f"{f / 1000:.1f}k" if f >= 1000 else f"{f:.0f}"
+    return f"{names[midi % 12]}{midi // 12 - 1} {hz} Hz"
 
 
 class LaneView(pg.PlotWidget):
@@ -39,6 +51,9 @@ class LaneView(pg.PlotWidget):
         self.points_drawn = 0
         self.fit_height = False
         self.dimmed = False
+        self.normalise = False
+        self.spectrogram: Spectrogram | None = None
+        self.freq_labels: list[tuple[pg.TextItem, float]] = []
         item = self.getPlotItem()
         item.hideButtons()
         item.setMenuEnabled(False)
@@ -77,6 +92,8 @@ class LaneView(pg.PlotWidget):
         self._redraw_timer.setInterval(0)
         self._redraw_timer.timeout.connect(self.redraw)
         vb.sigXRangeChanged.connect(lambda *_: self._redraw_timer.start())
+        vb.sigXRangeChanged.connect(lambda *_: self._place_freq_labels())
+        vb.sigResized.connect(lambda *_: self._place_freq_labels())
         vb.sigResized.connect(lambda *_: self._redraw_timer.start())
         self.scene().sigMouseClicked.connect(self._clicked)
         self._set_y_waveform()
@@ -99,6 +116,7 @@ class LaneView(pg.PlotWidget):
         self.loop_region.setZValue(5 if mode == SPECTROGRAM else -5)
         self.curve.setVisible(mode == WAVEFORM)
         self.image.setVisible(mode == SPECTROGRAM and self.image.image is not None)
+        self._place_freq_labels()
         if mode == WAVEFORM:
             self._set_y_waveform()
             self.show_message("")
@@ -106,20 +124,61 @@ class LaneView(pg.PlotWidget):
 
     def set_spectrogram(self, spec: Spectrogram | None) -> None:
         """Show ``spec`` in spectrogram mode (``None`` clears it)."""
+        self.spectrogram = spec
+        for text, _ in self.freq_labels:
+            self.removeItem(text)
+        self.freq_labels = []
         if spec is None:
             self.image.clear()
             self.image.setVisible(False)
             return
         bands, columns = spec.db.shape
-        top = float(spec.db.max())
-        self.image.setImage(spec.db, autoLevels=False, levels=(max(spec.floor_db, top - 75.0),
-                                                               top))
+        self.image.setImage(spec.db, autoLevels=False, levels=self.spectrogram_levels())
+        # frequency axis: C notes at their band's height, drawn inside the view (an axis would
+        # take width and break the lanes' shared time axis)
+        log_f = np.log(np.maximum(spec.freqs, 1e-3))
+        for midi in range(24, 121, 12):  # C1 .. C9
+            f = 440.0 * 2 ** ((midi - 69) / 12)
+            if not spec.freqs[0] <= f <= spec.freqs[-1]:
+                continue
+            y = (float(np.interp(np.log(f), log_f, np.arange(bands))) + 0.5) / bands
+            text = pg.TextItem(note_label(midi), color=(230, 230, 230, 170), anchor=(0.0, 0.5))
+            text.setZValue(8)
+            self.addItem(text, ignoreBounds=True)
+            self.freq_labels.append((text, y))
         width_s = columns * spec.hop / spec.sample_rate
         self.image.setRect(QRectF(0.0, 0.0, width_s, 1.0))
         self.image.setVisible(self.mode == SPECTROGRAM)
+        self._place_freq_labels()
         if self.mode == SPECTROGRAM:
             self.show_message("")
             self.getPlotItem().getViewBox().setYRange(0.0, 1.0, padding=0.0)
+
+    def spectrogram_levels(self) -> tuple[float, float]:
+        """Colour range (dB) of the spectrogram: shared by all lanes, or this lane's own."""
+        spec = self.spectrogram
+        if spec is None or not self.normalise:
+            return SHARED_DB
+        top = float(spec.db.max())
+        return max(spec.floor_db, top - NORMALISED_RANGE_DB), top
+
+    def set_normalise(self, on: bool) -> None:
+        """Colour each lane's spectrogram by its own range (on) or the shared dB scale (off)."""
+        self.normalise = bool(on)
+        if self.spectrogram is not None:
+            self.image.setLevels(self.spectrogram_levels())
+
+    def _place_freq_labels(self) -> None:
+        visible = self.mode == SPECTROGRAM and self.image.isVisible()
+        vb = self.getPlotItem().getViewBox()
+        x0 = vb.viewRange()[0][0]
+        # every other octave when the lane is too short for one label per octave
+        ys = [y for _, y in self.freq_labels]
+        gap_px = (ys[1] - ys[0]) * vb.height() if len(ys) > 1 else 100.0
+        every = 1 if gap_px >= 15 else 2
+        for i, (text, y) in enumerate(self.freq_labels):
+            text.setVisible(visible and (len(ys) - 1 - i) % every == 0)
+            text.setPos(x0, y)
 
     def show_message(self, text: str) -> None:
         """A centred note over the lane (e.g. "computing spectrogram…"); ``""`` hides it."""

@@ -4,6 +4,7 @@ mixer (pans too), and the loop shading lies over a spectrogram."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from app.widgets.lane_view import SPECTROGRAM
@@ -80,3 +81,32 @@ def test_loop_shading_lies_over_a_spectrogram(qtbot, make_window, song_path) -> 
     qtbot.waitUntil(lambda: 0 in w.session.spectrograms, timeout=20_000)
     assert view.loop_region.isVisible()
     assert view.loop_region.zValue() > view.image.zValue()
+
+
+def test_spectrogram_frequency_axis_and_shared_db_scale(qtbot, make_window, song_path) -> None:
+    from app.widgets.lane_view import SHARED_DB
+
+    w = make_window()
+    with qtbot.waitSignal(w.song_loaded, timeout=20_000):
+        w.open_file(song_path)
+    view = w.lanes[0].view
+    w.set_lane_mode(0, SPECTROGRAM)
+    qtbot.waitUntil(lambda: 0 in w.session.spectrograms, timeout=20_000)
+    labels = [(t.toPlainText(), y) for t, y in view.freq_labels]
+    names = [n for n, _ in labels]
+    assert "C4 262 Hz" in names and "A4" not in " ".join(names)
+    ys = [y for _, y in labels]
+    assert ys == sorted(ys) and 0.0 < ys[0] and ys[-1] < 1.0  # low notes at the bottom
+    shown = [t for t, _ in view.freq_labels if t.isVisible()]
+    assert len(shown) >= len(labels) // 2 and view.freq_labels[-1][0].isVisible()
+    # the labels follow the view's left edge when scrolling
+    w.timeline.getPlotItem().getViewBox().setXRange(0.5, 1.5, padding=0.0)
+    qtbot.wait(20)
+    assert view.freq_labels[0][0].pos().x() == 0.5
+    # one dB scale for all lanes by default; View ▸ Normalise each lane switches
+    assert tuple(view.image.getLevels()) == SHARED_DB
+    w.normalise_spec_action.trigger()
+    top = float(w.session.spectrograms[0].db.max())
+    assert tuple(view.image.getLevels()) == pytest.approx((max(-90.0, top - 75.0), top))
+    w.set_lane_mode(0, "waveform")
+    assert not any(t.isVisible() for t, _ in view.freq_labels)
