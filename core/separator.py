@@ -30,6 +30,7 @@ from core.audio import StemWriter, check_bits, format_bytes, open_source, output
 from core.checkpoint import load_model
 from core.device import pick_device
 from core.errors import AudioWriteError, DiskFullError, SeparationCancelled, SeparationError
+from core.memory import bound_heap
 from core.model import MetaTasNet
 from core.options import (
     DEFAULT_OVERLAP,
@@ -142,6 +143,8 @@ class Separator:
                  threads: int | None = None, precision: str = "auto",
                  resampler: str = "soxr") -> None:
         self.device: torch.device = pick_device(device)
+        if self.device.type == "cpu":
+            bound_heap()  # steady 1.1 GB peak for the full model instead of 1.2-2.9 (core.memory)
         if threads is not None:
             if threads < 1:
                 raise ValueError("threads must be >= 1")
