@@ -297,3 +297,50 @@ def test_bad_inputs_give_one_line_with_the_reason(tmp_path, tiny_checkpoint, cap
     assert len(err) == 1 and err[0].startswith(f"stemweave: error: {src}: "), err
     assert reason in err[0], err[0]
     assert not out.exists() or _files(out) == []
+
+
+# --- Ctrl-C of `models download` in a real process: the partial file is kept and resumed -------
+
+RELAXED_DOWNLOAD = """
+import sys
+import core.model_store as ms
+entry = ms.default_catalogue()[ms.AUTHORS_MODEL]
+relaxed = ms.CatalogueEntry(entry.name, entry.url, entry.description)  # tiny model accepted
+ms.default_catalogue = lambda: {ms.AUTHORS_MODEL: relaxed}
+from stemweave.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_of_a_download_keeps_the_partial_file_for_resume(tmp_path, tiny_checkpoint):
+    from core.model_store import AUTHORS_MODEL, url_env_var
+    from tests.core.http_server import ModelServer
+
+    body = tiny_checkpoint.read_bytes()
+    store = tmp_path / "models"
+    with ModelServer(body) as server:
+        server.control.cut_after, server.control.cut_times = 300_000, 1
+        server.control.stall_s = 10.0  # the transfer stalls: Ctrl-C arrives meanwhile
+        env = {**os.environ, url_env_var(AUTHORS_MODEL): server.url,
+               "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+        argv = [sys.executable, "-c", RELAXED_DOWNLOAD, "models", "--dir", str(store),
+                "download", AUTHORS_MODEL, "--quiet"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=ROOT, env=env)
+        part = store / ".partial" / f"{AUTHORS_MODEL}.part"
+        deadline = time.monotonic() + 60
+        while not (part.is_file() and part.stat().st_size >= 300_000):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        assert part.stat().st_size == 300_000  # kept for resume
+        assert not list(store.glob("*.safetensors"))  # nothing installed
+        # the next run resumes from there
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert server.requests[-1]["headers"].get("Range") == "bytes=300000-"
+        assert (store / f"{AUTHORS_MODEL}.safetensors").is_file() and not part.exists()
