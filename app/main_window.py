@@ -41,6 +41,7 @@ from app.features.export import ExportMixin
 from app.features.grid import GridController
 from app.features.help import HelpMixin
 from app.features.lanes import LanesMixin
+from app.features.loops import LoopsMixin
 from app.features.memory import MemoryMixin
 from app.features.meters import MetersMixin
 from app.features.practice import PracticeMixin
@@ -79,7 +80,7 @@ NO_MODEL_MESSAGE = (
 
 
 class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, ExportMixin,
-                 HelpMixin, MemoryMixin, MetersMixin, QMainWindow):
+                 HelpMixin, MemoryMixin, MetersMixin, LoopsMixin, QMainWindow):
     """Stemweave's window.
 
     Args:
@@ -310,6 +311,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         # the transport comes before the separation controls, whose width changes (progress
         # bar and Cancel shown while separating): the play button never moves under the mouse
         bar.addWidget(self.transport)
+        bar.addWidget(self._build_loop_widgets())
         bar.addSeparator()
         bar.addWidget(self.separate_button)
         self.cancel_item = bar.addWidget(self.cancel_button)
@@ -321,6 +323,17 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         bar.addWidget(self._build_master_widgets())
         play_menu.addSeparator()
         play_menu.addAction(self.limit_action)
+        play_menu.addSeparator()
+        self.save_loop_action = self._action("&Save loop…", "Ctrl+L", self.save_loop_dialog,
+                                             "Keep the loop region under a name")
+        self.next_loop_action = self._action("Next saved loop", "]", lambda: self.step_loop(1))
+        self.prev_loop_action = self._action("Previous saved loop", "[",
+                                             lambda: self.step_loop(-1))
+        self.delete_loop_action = self._action("Delete the chosen loop", None,
+                                               self.delete_current_loop)
+        for a in (self.save_loop_action, self.next_loop_action, self.prev_loop_action,
+                  self.delete_loop_action):
+            play_menu.addAction(a)
         bar.addAction(self.export_action)
         bar.addAction(self.settings_action)
         self.addToolBar(bar)
@@ -495,6 +508,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._setup_practice()
         self._apply_master()
         self.grid.clear()
+        self.set_saved_loops([])
         self.loop_s = (0.0, 0.0)
         self.timeline.set_region(0.0, 0.0)
         self.transport.show_loop(False)

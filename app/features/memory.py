@@ -44,6 +44,7 @@ class MemoryMixin:
             "loop_on": bool(self.player.loop_enabled) if self.player is not None else False,
             "tempo": float(self.practice.tempo),
             "semitones": float(self.practice.semitones),
+            "loops": list(getattr(self, "saved_loops", [])),
         }
         if self.grid.analysis is not None:
             state["analysis"] = self.grid.analysis.to_json()
@@ -75,6 +76,7 @@ class MemoryMixin:
             tempo = float(state.get("tempo", 1.0))
             self.practice.tempo_spin.setValue(int(round(tempo * 100)))
             self.practice.pitch_spin.setValue(int(round(float(state.get("semitones", 0.0)))))
+            self.set_saved_loops(list(state.get("loops", [])))
             a, b = (float(x) for x in state.get("loop", (0.0, 0.0)))
             if b > a:
                 self.set_loop(a, b)
