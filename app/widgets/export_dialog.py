@@ -117,6 +117,7 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self.format_combo.currentIndexChanged.connect(self._format_changed)
+        self.bits_combo.currentIndexChanged.connect(self._format_changed)  # 32f with FLAC: no
         for box in (self.mix_box, *self.stem_boxes):
             box.toggled.connect(self._update_ok)
         self._format_changed()

@@ -214,7 +214,13 @@ def test_export_stems_and_mix_as_heard_of_the_loop(qtbot, window_with_stems, tmp
     mix, rate = sf.read(mix_file, dtype="float32", always_2d=True)
     assert rate == sr and mix.shape == (b - a, 2)
     assert sf.info(str(mix_file)).subtype == "PCM_24"
-    expected = w.session.mixer.render_offline(a, b)
+    # the mix as heard, computed here (not with the mixer the export uses): drums (lane 1)
+    # muted, bass (lane 2) panned to 0.5 with the sine/cosine law (far side sqrt(2)*cos(3pi/8),
+    # near side at unity), other and vocals centred at unity
+    stems = w.session.mixer.stems[:, :, a:b].astype(np.float64)
+    far = np.sqrt(2.0) * np.cos(3 * np.pi / 8)
+    expected = stems[2] + stems[3] + stems[1] * np.array([[far], [1.0]])
+    assert np.abs(stems[0]).max() > 0.01 and np.abs(stems[1]).max() > 0.01  # both matter
     np.testing.assert_allclose(mix.T, np.clip(expected, -1, 1), atol=2e-4)
     vocals, _ = sf.read(vocals_file, dtype="float32", always_2d=True)
     np.testing.assert_allclose(vocals.T, np.clip(w.session.mixer.stems[3, :, a:b], -1, 1),
@@ -226,9 +232,11 @@ def test_export_dialog_options(qtbot) -> None:
     qtbot.addWidget(dlg)
     opts = dlg.options()
     assert opts.sources == ("mix",) and not opts.loop_only  # stems disabled before separation
+    dlg.bits_combo.setCurrentIndex(2)  # 32-bit float (WAV)
+    assert (dlg.options().fmt, dlg.options().bits) == ("wav", "32f")
     dlg.format_combo.setCurrentIndex(1)  # FLAC cannot hold 32-bit float
     dlg.bits_combo.setCurrentIndex(2)
-    assert dlg.options().fmt == "flac"
+    assert dlg.options().fmt == "flac" and dlg.options().bits != "32f"
     dlg.mix_box.setChecked(False)
     assert not dlg.ok_button.isEnabled()
 
