@@ -87,14 +87,15 @@ def test_truncated_wav_data(tmp_path):
     p = save_audio(tmp_path / "t.wav", _tone(2, 44100), 44100, bits="16")
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(AudioLoadError, match="truncated"):
+    with pytest.raises(AudioLoadError, match=r"t\.wav: the file is truncated: its header "
+                       r"announces \d+ bytes of audio but only \d+ are present"):
         load_audio(p)
 
 
 def test_truncated_wav_header(tmp_path):
     p = save_audio(tmp_path / "h.wav", _tone(2, 441), 44100, bits="16")
     p.write_bytes(p.read_bytes()[:30])
-    with pytest.raises(AudioLoadError, match="h.wav"):
+    with pytest.raises(AudioLoadError, match=r"h\.wav: not a readable audio file"):
         load_audio(p)
 
 
@@ -103,7 +104,7 @@ def test_truncated_flac(tmp_path):
                    .astype(np.float32), 44100)
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(AudioLoadError, match="t.flac"):
+    with pytest.raises(AudioLoadError, match=r"t\.flac: .*damaged or truncated"):
         load_audio(p)
 
 
