@@ -75,7 +75,8 @@ class Window:
 
 def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
                  segment_s: float = DEFAULT_SEGMENT_S,
-                 overlap: float = DEFAULT_OVERLAP) -> list[Window]:
+                 overlap: float = DEFAULT_OVERLAP, *, even: bool = True,
+                 max_segment_s: float | None = None) -> list[Window]:
     """Cut ``frames`` input frames into fixed-length, overlapping windows on the sample grid.
 
     Every window has the same length (the song padded to the grid is used whole when it is
@@ -90,6 +91,9 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
         segment_s: window length in seconds.
         overlap: fraction of a window shared with each neighbour (bounds:
             :func:`core.options.check_overlap`).
+        even: shorten the windows so that the song is shared evenly (a model trained on one
+            fixed length, like HTDemucs, wants full-length windows instead: ``False``).
+        max_segment_s: the longest window the model accepts (windows are rounded down to it).
 
     Returns:
         windows in time order.
@@ -100,6 +104,8 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
     g = grid_frames(sample_rate, base_rate, hop)
     min_frames = -(-int(np.ceil(MIN_WINDOW_S * sample_rate)) // g) * g
     seg = max(int(round(segment_s * sample_rate / g)) * g, min_frames)
+    if max_segment_s is not None:
+        seg = min(seg, max(int(max_segment_s * sample_rate // g) * g, g))
     padded = max(-(-frames // g) * g, min_frames)
     if padded <= seg:
         return [Window(0, padded)]
@@ -109,10 +115,11 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
     # 10.8 s instead of 3 x 12 s). Never below two thirds of the requested length, where the
     # group norms' statistics are still measured to be reliable (docs/engine.md).
     shared = seg - step
-    count = -(-(padded - shared) // step)
-    fit = -(-(padded + (count - 1) * shared) // (count * g)) * g
-    seg = max(fit, -(-2 * seg // (3 * g)) * g, shared + g)
-    step = seg - shared
+    if even:
+        count = -(-(padded - shared) // step)
+        fit = -(-(padded + (count - 1) * shared) // (count * g)) * g
+        seg = max(fit, -(-2 * seg // (3 * g)) * g, shared + g)
+        step = seg - shared
     starts = []
     s = 0
     while s + seg < padded:
@@ -151,7 +158,9 @@ class Progress:
     eta_s: float | None
 
 
-#: forward(mixes) -> (batch, stems, 1, T_out): the model call on per-stage mono mixtures.
+#: forward(mixes) -> (batch, stems, audio_channels, T_out): the model call on the window at
+#: every stage rate, each ``(batch, audio_channels, T_r)`` (mono items for Meta-TasNet, stereo
+#: pairs for HTDemucs: :class:`core.families.base.SeparationModel`).
 Forward = Callable[[list[torch.Tensor]], torch.Tensor]
 
 
@@ -172,7 +181,10 @@ def run_segments(
     resampler: str = "soxr",
     device: torch.device | None = None,
     batch_channels: int = 2,
-    stems: int = 4,
+    stems: int,
+    audio_channels: int = 1,
+    even: bool = True,
+    max_segment_s: float | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> None:
@@ -196,8 +208,13 @@ def run_segments(
         overlap: overlap fraction between neighbouring windows.
         resampler: ``"soxr"`` or ``"resampy"``.
         device: where the model lives.
-        batch_channels: channels per forward call (2 = left and right together).
+        batch_channels: input channels per forward call (2 = left and right together).
         stems: number of stems the model returns.
+        audio_channels: channels of one call item: 1 = every channel is its own mono item;
+            2 = channels go in pairs (a mono song is duplicated and its two outputs averaged;
+            an odd last channel likewise).
+        even: see :func:`plan_windows`.
+        max_segment_s: see :func:`plan_windows`.
         progress: called after every window.
         cancel: polled before every window; ``True`` raises :class:`SeparationCancelled`.
 
@@ -205,7 +222,8 @@ def run_segments(
         SeparationCancelled: ``cancel()`` returned True.
     """
     base = stage_rates[0]
-    windows = plan_windows(frames, sample_rate, base, hop, segment_s, overlap)
+    windows = plan_windows(frames, sample_rate, base, hop, segment_s, overlap, even=even,
+                           max_segment_s=max_segment_s)
     g = grid_frames(sample_rate, base, hop)
     margin = -(-int(np.ceil(RESAMPLE_MARGIN_S * sample_rate)) // g) * g
     fade = windows[0].stop - windows[1].start if len(windows) > 1 else 0
@@ -226,14 +244,17 @@ def run_segments(
             a = margin * r // sample_rate
             n = win.frames * r // sample_rate
             mixes.append(y[:, a:a + n])
-        outs = []
-        for c0 in range(0, channels, batch_channels):
-            batch = [torch.from_numpy(np.ascontiguousarray(m[c0:c0 + batch_channels, None]))
-                     .to(device) for m in mixes]
-            with torch.inference_mode():
-                est = forward(batch)  # (b, stems, 1, T_out)
-            outs.append(est[:, :, 0].float().cpu().numpy())
-        est = np.concatenate(outs, axis=0).transpose(1, 0, 2)  # (stems, channels, T_out)
+        if audio_channels == 1:
+            outs = []
+            for c0 in range(0, channels, batch_channels):
+                batch = [torch.from_numpy(np.ascontiguousarray(m[c0:c0 + batch_channels, None]))
+                         .to(device) for m in mixes]
+                with torch.inference_mode():
+                    est = forward(batch)  # (b, stems, 1, T_out)
+                outs.append(est[:, :, 0].float().cpu().numpy())
+            est = np.concatenate(outs, axis=0).transpose(1, 0, 2)  # (stems, channels, T_out)
+        else:
+            est = _forward_grouped(forward, mixes, channels, audio_channels, device)
         est = resample(est, output_rate, sample_rate, resampler)[..., :win.frames]
         if scale != 1.0:
             est *= np.float32(scale)
@@ -261,6 +282,29 @@ def run_segments(
             done = (k + 1) / len(windows)
             el = time.perf_counter() - t0
             progress(Progress(done, el, el * (1 - done) / done if done > 0 else None))
+
+
+def _forward_grouped(forward: Forward, mixes: list[np.ndarray], channels: int, group: int,
+                     device: torch.device | None) -> np.ndarray:
+    """Run ``forward`` on the channels taken ``group`` at a time (one item per call).
+
+    A group short of channels (a mono song into a stereo model) is filled by repeating its
+    channels and its outputs are averaged back onto them.
+
+    Returns:
+        ``(stems, channels, T_out)`` float32.
+    """
+    rows = []
+    for c0 in range(0, channels, group):
+        have = min(group, channels - c0)
+        take = [c0 + i % have for i in range(group)]
+        batch = [torch.from_numpy(np.ascontiguousarray(m[take][None])).to(device)
+                 for m in mixes]
+        with torch.inference_mode():
+            est = forward(batch)[0].float().cpu().numpy()  # (stems, group, T_out)
+        for i in range(have):
+            rows.append(est[:, i::have].mean(axis=1))
+    return np.stack(rows, axis=1).astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------------------------

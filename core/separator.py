@@ -1,6 +1,7 @@
 """The separation engine: load a model once, separate arrays or whole files of any length.
 
-:class:`Separator` wraps a :class:`~core.model.MetaTasNet` with everything around the network:
+:class:`Separator` wraps a network of any family (:mod:`core.families`: Meta-TasNet, HTDemucs)
+with everything around it:
 device and precision choice, level normalisation by the mixture's standard deviation, resampling
 to the stage rates and back, fixed-length windows with crossfaded overlap-add
 (:func:`core.apply.run_segments`), progress with ETA, cooperative cancel, progressive delivery of
@@ -8,10 +9,11 @@ finished audio, and the two optional post-processing steps (stems that sum exact
 paper's per-channel least-squares stem gains). ``separate_file`` streams: memory does not grow with
 the song's length, and nothing appears under the final file names unless every stem was written.
 
-Channel policy: every input channel is separated as its own mono signal (the model is mono);
-channels are batched two at a time (left and right together). Mono is separated once. More than
-two channels (e.g. 5.1) are each separated too, so the output keeps the input's channel count; this
-costs ``channels / 2`` times a stereo song, and a warning is logged.
+Channel policy: a mono family (Meta-TasNet) separates every input channel as its own mono signal,
+batched two at a time (left and right together); mono is separated once. A stereo family
+(HTDemucs) takes channels in pairs; a mono song is fed as two equal channels and the two outputs
+averaged. More than two channels (e.g. 5.1) are all separated, so the output keeps the input's
+channel count; this costs ``channels / 2`` times a stereo song, and a warning is logged.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +29,9 @@ import torch
 
 from core.apply import Progress, run_segments
 from core.audio import StemWriter, check_bits, format_bytes, open_source, output_format
-from core.checkpoint import load_model
 from core.device import pick_device
 from core.errors import AudioWriteError, DiskFullError, SeparationCancelled, SeparationError
+from core.families import SeparationModel, load, wrap
 from core.memory import bound_heap
 from core.model import MetaTasNet
 from core.options import (
@@ -40,7 +42,7 @@ from core.options import (
     check_precision,
     check_segment,
 )
-from core.precision import PrecisionChoice, choose_precision, forward_fn
+from core.precision import PrecisionChoice
 from core.resample import METHODS
 
 log = logging.getLogger(__name__)
@@ -115,17 +117,20 @@ class _LsqAccumulator:
 
 
 class Separator:
-    """Separate songs into the loaded model's stems (:attr:`stems`, its ``config.stems`` in
-    output order, e.g. drums, bass, other, vocals).
+    """Separate songs into the loaded model's stems (:attr:`stems`, in its output order, e.g.
+    drums, bass, other, vocals, or six with guitar and piano).
 
     Args:
         model: a :class:`MetaTasNet` (moved to the device and baked; its train/eval mode and
-            float64-magnitude setting are restored after every call) or the path of a weights
-            file (native or authors').
+            float64-magnitude setting are restored after every call), a loaded model of any
+            family (:class:`core.families.SeparationModel`) or the path of a weights file
+            (native, authors' Meta-TasNet).
         device: ``"auto"`` (CUDA -> MPS -> CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
-        segment_s: model window length in seconds (default :data:`core.options.DEFAULT_SEGMENT_S`).
-        overlap: fraction of a window shared with each neighbour (default
-            :data:`core.options.DEFAULT_OVERLAP`).
+        segment_s: model window length in seconds (default: the family's preferred length,
+            :data:`core.options.DEFAULT_SEGMENT_S` for Meta-TasNet, the training length for
+            HTDemucs; never longer than the family accepts).
+        overlap: fraction of a window shared with each neighbour (default: the family's,
+            :data:`core.options.DEFAULT_OVERLAP` for Meta-TasNet, 0.25 for HTDemucs).
         threads: CPU threads for torch (process-wide setting); ``None`` leaves it alone.
         precision: ``"auto"`` (the fastest precision that keeps the output within 35 dB SDR of
             fp32, measured once per model and machine and cached: :mod:`core.precision`),
@@ -138,7 +143,8 @@ class Separator:
         ValueError: bad option values (the CLI validates them first).
     """
 
-    def __init__(self, model: MetaTasNet | str | os.PathLike[str], device: str = "auto", *,
+    def __init__(self, model: MetaTasNet | SeparationModel | str | os.PathLike[str],
+                 device: str = "auto", *,
                  segment_s: float | None = None, overlap: float | None = None,
                  threads: int | None = None, precision: str = "auto",
                  resampler: str = "soxr") -> None:
@@ -149,22 +155,35 @@ class Separator:
             if threads < 1:
                 raise ValueError("threads must be >= 1")
             torch.set_num_threads(int(threads))
-        if isinstance(model, MetaTasNet):
-            self.model: MetaTasNet = model.to(self.device).bake()
+        if isinstance(model, (str, os.PathLike)):
+            #: the network with its family's description (:class:`core.families.base.
+            #: SeparationModel`); Meta-TasNet's float64 spectrogram power and train/eval mode
+            #: are set only while separating and restored after.
+            self.family: SeparationModel = load(model, self.device)
         else:
-            self.model = load_model(model, self.device)
-        # float64 spectrogram power: 111 dB vs 54 dB SDR against a float64 model (docs/engine.md);
-        # MPS has no float64. Set only while separating (a training model passed in for
-        # validation keeps its own setting and train/eval mode).
-        self.float64_magnitude = self.device.type != "mps"
-        self.segment_s = check_segment(DEFAULT_SEGMENT_S if segment_s is None else segment_s)
-        self.overlap = check_overlap(DEFAULT_OVERLAP if overlap is None else overlap)
+            self.family = wrap(model).to(self.device)
+        #: the torch module (a :class:`MetaTasNet`, an HTDemucs or a bag of them).
+        self.model = self.family.module
+        fam = self.family
+        if segment_s is None:
+            segment_s = fam.segment_s if fam.family != "metatasnet" else DEFAULT_SEGMENT_S
+        self.segment_s = check_segment(segment_s)
+        if fam.max_segment_s is not None and self.segment_s > fam.max_segment_s:
+            log.info("window %.2f s is longer than %s accepts; using %.2f s", self.segment_s,
+                     fam.family, fam.max_segment_s)
+            self.segment_s = fam.max_segment_s
+        if overlap is None:
+            overlap = fam.overlap if fam.family != "metatasnet" else DEFAULT_OVERLAP
+        self.overlap = check_overlap(overlap)
         if resampler not in METHODS:
             raise ValueError(f"unknown resampler {resampler!r}; use {' or '.join(METHODS)}")
         self.resampler = resampler
         check_precision(precision)
         if precision == "fp16" and self.device.type == "cpu":
             raise ValueError("fp16 is only supported on a GPU; use bf16 or fp32 on the CPU")
+        if precision not in ("auto", "fp32", *fam.precisions):
+            raise ValueError(f"{fam.family} models run in "
+                             f"{', '.join(('fp32', *fam.precisions))} only, not {precision}")
         #: the precision asked for; ``"auto"`` is resolved by measurement on the first separation
         #: (:meth:`resolve_precision`), never in the constructor (which may run on a GUI thread).
         self.requested_precision = precision
@@ -172,11 +191,11 @@ class Separator:
         self.precision: str | None = None if precision == "auto" else precision
         #: the probe's result when ``"auto"`` was resolved (figures for logs and the GUI).
         self.precision_choice: PrecisionChoice | None = None
-        cfg = self.model.config
-        self.stems: tuple[str, ...] = tuple(cfg.stems)
-        #: channels per forward call. On a GPU left and right go together; on the CPU one at a
-        #: time measured as fast (10.1 vs 10.6 s for 12 s of stereo, full model, 2 threads) with
-        #: 40 % less peak memory (1.7 vs 2.8 GB), so it is the CPU default (docs/engine.md).
+        self.stems: tuple[str, ...] = tuple(fam.stems)
+        #: channels per forward call of a mono family. On a GPU left and right go together; on
+        #: the CPU one at a time measured as fast (10.1 vs 10.6 s for 12 s of stereo, full
+        #: model, 2 threads) with 40 % less peak memory (1.7 vs 2.8 GB), so it is the CPU
+        #: default (docs/engine.md). A stereo family always takes a pair per call.
         self.batch_channels = 1 if self.device.type == "cpu" else 2
 
     # ------------------------------------------------------------------ network call
@@ -185,47 +204,32 @@ class Separator:
         the cached measurement: :func:`core.precision.choose_precision`). Slow the first time
         on a new model or machine (seconds): call it from a worker thread."""
         if self.precision is None:
-            with self._inference_state():
-                self.precision_choice = choose_precision(self.model, self.device)
+            self.precision_choice = self.family.choose_precision(self.device)
             self.precision = self.precision_choice.precision
         return self.precision
 
-    @contextlib.contextmanager
-    def _inference_state(self) -> Iterator[None]:
-        """Eval mode and the engine's float64-magnitude setting, restored afterwards."""
-        was_training = self.model.training
-        spectrograms = [st.encoder.spectrogram for st in self.model.stages]
-        was_f64 = [sp.float64_magnitude for sp in spectrograms]
-        self.model.eval()
-        self.model.set_float64_magnitude(self.float64_magnitude)
-        try:
-            yield
-        finally:
-            self.model.train(was_training)
-            for sp, flag in zip(spectrograms, was_f64):
-                sp.float64_magnitude = flag
-
     def _forward(self, mixes: list[torch.Tensor]) -> torch.Tensor:
-        return forward_fn(self.model, self.device, self.resolve_precision())(mixes)
+        return self.family.forward(mixes, self.resolve_precision())
 
     def _run(self, read: Callable[[int, int], np.ndarray], frames: int, channels: int,
              sample_rate: int, scale: float, emit: Callable[[int, np.ndarray], None],
              progress: Callable[[Progress], None] | None,
              cancel: Callable[[], bool] | None) -> None:
-        cfg = self.model.config
+        fam = self.family
         if channels > 2:
             log.warning("%d-channel input: every channel is separated on its own (about %.1fx "
                         "the time of a stereo song); the output keeps %d channels",
                         channels, channels / 2, channels)
         self.resolve_precision()
-        with self._inference_state():
+        with fam.inference_state():
             run_segments(
                 read, frames, channels, sample_rate, forward=self._forward,
-                stage_rates=cfg.sample_rates, output_rate=cfg.output_rate, hop=cfg.W,
+                stage_rates=fam.sample_rates, output_rate=fam.output_rate, hop=fam.hop,
                 scale=scale, emit=emit, segment_s=self.segment_s, overlap=self.overlap,
                 resampler=self.resampler, device=self.device,
-                batch_channels=self.batch_channels, stems=len(self.stems), progress=progress,
-                cancel=cancel,
+                batch_channels=self.batch_channels, stems=len(self.stems),
+                audio_channels=fam.audio_channels, even=fam.even_windows,
+                max_segment_s=fam.max_segment_s, progress=progress, cancel=cancel,
             )
 
     # ------------------------------------------------------------------ arrays

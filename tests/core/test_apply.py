@@ -74,7 +74,7 @@ def _engine(x, rate, **kw):
         return blk
 
     run_segments(read, x.shape[1], x.shape[0], rate, forward=fake_forward, stage_rates=RATES,
-                 output_rate=32000, hop=20, scale=kw.pop("scale", 1.0), emit=emit, **kw)
+                 output_rate=32000, hop=20, scale=kw.pop("scale", 1.0), emit=emit, stems=4, **kw)
     return out, blocks
 
 
