@@ -68,18 +68,28 @@ def test_count_in_plays_before_the_song_and_the_metronome_clicks(
     # the metronome adds clicks on top of the mix in the producer
     w.session.set_mute(0, True)
     w.practice.metronome_check.setChecked(True)
-    peaks: list[float] = []
+    blocks: list[np.ndarray] = []
     orig = w.player._callback
 
     def spy(outdata, frames, t, status) -> None:  # noqa: ANN001
         orig(outdata, frames, t, status)
-        peaks.append(float(np.abs(outdata).max()))
+        blocks.append(np.abs(outdata).max(axis=1).copy())
 
     w.player._callback = spy  # before the stream is reopened below
     w.player._stream.close()
     w.player._stream = None
     w.player.seek(0)
     w.player.play()
-    time.sleep(1.0)
+    time.sleep(1.3)
     w.player.pause()
-    assert max(peaks) > 0.1  # clicks, although the only audible lane is muted
+    # clicks, although the only audible lane is muted: at 240 BPM one every 0.25 s (11025
+    # frames), and silence between them (the muted mix is not what is heard)
+    level = np.concatenate(blocks)
+    beat = int(w.session.sample_rate * 60 / 240)
+    loud = np.flatnonzero(level > 0.1)
+    assert loud.size, "no clicks"
+    onsets = loud[np.insert(np.diff(loud) > beat // 4, 0, True)]
+    assert len(onsets) >= 4, onsets
+    np.testing.assert_allclose(np.diff(onsets), beat, atol=0.02 * beat)
+    for a, b in zip(onsets, onsets[1:]):
+        assert level[a + beat // 2: b - 64].max() < 0.01  # between clicks: nothing
