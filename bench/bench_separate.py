@@ -8,8 +8,9 @@ full-size configuration with random weights (spectrogram mean/std measured on a 
 * on a 30-s excerpt: the engine vs a naive path (generated weights not baked, left and right one
   after the other, one forward over the whole excerpt, the model's plain PyTorch layers instead
   of its inference kernels), as a speed ratio;
-* with ``--bf16``: the same song with bf16 autocast on the CPU, and the SDR of the bf16 output
-  against the fp32 output (its quality cost).
+* every precision of ``--precisions`` (default ``fp32,auto``) in its own fresh process, so each
+  has its own peak RSS: wall, RTF, peak RSS, which precision ``auto`` chose (and the probe's
+  figures), and the SDR of its stems against the first precision's (fp32).
 
 ``--long`` instead measures the peak RSS of ``separate_file`` on generated 3-min and 60-min stereo
 files, each in a fresh process. By default it uses a *small* configuration (``--long-config``),
@@ -18,7 +19,8 @@ engine (window buffers, streaming reads/writes) does not depend on the model siz
 
 Usage::
 
-    .venv/bin/python bench/bench_separate.py [--seconds 180] [--threads N] [--bf16]
+    .venv/bin/python bench/bench_separate.py [--seconds 180] [--threads N]
+        [--precisions fp32,auto,bf16] [--excerpt 0 (skips the naive comparison)]
     .venv/bin/python bench/bench_separate.py --long [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` avoids OpenMP threads spinning against each
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -155,6 +158,26 @@ def machine_floor(model: MetaTasNet) -> tuple[float, float, float]:
     return peak, per_s, 2 * per_s / peak
 
 
+def speed_child(a: argparse.Namespace) -> None:
+    """One precision in this fresh process (its own peak RSS): separate ``a.speed_child`` into
+    ``a.out``; print JSON with the figures."""
+    model = random_full_model(0)
+    base_rss = peak_rss_mb()
+    sep = Separator(model, "cpu", precision=a.precision)
+    t = time.perf_counter()
+    chosen = sep.resolve_precision()
+    probe = time.perf_counter() - t
+    timers = Timers()
+    t = time.perf_counter()
+    with instrumented(timers):
+        sep.separate_file(a.speed_child, a.out, bits="32f")
+    wall = time.perf_counter() - t
+    print(json.dumps({"wall": wall, "probe": probe, "peak_rss_mb": peak_rss_mb(),
+                      "before_mb": base_rss, "precision": chosen,
+                      "choice": sep.precision_choice.describe() if sep.precision_choice else "",
+                      "timers": timers.t, "segment": sep.segment_s, "overlap": sep.overlap}))
+
+
 def main_speed(a: argparse.Namespace) -> None:
     print(f"torch threads: {torch.get_num_threads()}; full-size default config, random weights")
     model = random_full_model(0)
@@ -164,43 +187,52 @@ def main_speed(a: argparse.Namespace) -> None:
           "(every FLOP at matmul speed, no overlap, no other work)")
     with tempfile.TemporaryDirectory() as tmp:
         src = write_song(Path(tmp) / "song.wav", a.seconds)
-        base_rss = peak_rss_mb()
-        precisions = [] if a.naive_only else ["fp32", "bf16"] if a.bf16 else ["fp32"]
+        precisions = [] if a.naive_only else [p.strip() for p in a.precisions.split(",")]
+        outs: dict[str, np.ndarray] = {}
         for prec in precisions:
-            sep = Separator(model, "cpu", precision=prec)
-            timers = Timers()
-            t = time.perf_counter()
-            with instrumented(timers):
-                sep.separate_file(src, Path(tmp) / f"out-{prec}", bits="32f")
-            wall = time.perf_counter() - t
+            cmd = [sys.executable, __file__, "--speed-child", str(src), "--precision", prec,
+                   "--out", str(Path(tmp) / f"out-{prec}")]
+            if a.threads:
+                cmd += ["--threads", str(a.threads)]
+            # a fresh probe cache: auto measures in this run (its time is part of the figures)
+            env = {**os.environ, "STEMWEAVE_CACHE_DIR": str(Path(tmp) / "cache")}
+            run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if run.returncode != 0:
+                print(run.stderr[-2000:])
+                raise SystemExit(1)
+            r = json.loads(run.stdout.strip().splitlines()[-1])
+            wall = r["wall"]
             print(f"\n[{prec}] {a.seconds:.0f}-s stereo 44.1 kHz song, segment "
-                  f"{sep.segment_s:g} s, overlap {sep.overlap:g}")
+                  f"{r['segment']:g} s, overlap {r['overlap']:g}, fresh process")
+            if prec == "auto":
+                print(f"  auto chose {r['precision']} in {r['probe']:.1f} s: {r['choice']}")
             print(f"  wall {wall:.1f} s   RTF {wall / a.seconds:.3f}   peak RSS "
-                  f"{peak_rss_mb():.0f} MB (before separating: {base_rss:.0f} MB)")
+                  f"{r['peak_rss_mb']:.0f} MB (model loaded: {r['before_mb']:.0f} MB)")
             cfg = model.config
             plan = core.apply.plan_windows(int(a.seconds * RATE), RATE, cfg.sampling_rate, cfg.W,
-                                           sep.segment_s, sep.overlap)
+                                           r["segment"], r["overlap"])
             computed = sum(w.frames for w in plan) / RATE
-            rate = 2 * per_s * computed / timers.t.get("network", wall)
-            print(f"  network throughput {rate:.0f} GFLOP/s ({100 * rate / peak:.0f} % of the "
-                  f"matmul rate; {len(plan)} windows compute x{computed / a.seconds:.2f} the "
-                  "audio)")
-            other = wall - sum(timers.t.values())
+            rate = 2 * per_s * computed / r["timers"].get("network", wall)
+            print(f"  network {rate:.0f} GFLOP/s-equivalent ({100 * rate / peak:.0f} % of the "
+                  f"fp32 matmul rate; {len(plan)} windows compute x{computed / a.seconds:.2f} "
+                  "the audio)")
+            other = wall - sum(r["timers"].values())
             split = ", ".join(f"{k} {v:.1f} s ({100 * v / wall:.0f} %)"
-                              for k, v in sorted(timers.t.items()))
+                              for k, v in sorted(r["timers"].items()))
             print(f"  split: {split}, other (overlap-add, level scan math) {other:.1f} s")
-        if a.bf16 and not a.naive_only:
-            ref = np.stack([sf.read(str(Path(tmp) / "out-fp32" / f"{s}.wav"), dtype="float32")[0].T
-                            for s in model.config.stems])
-            got = np.stack([sf.read(str(Path(tmp) / "out-bf16" / f"{s}.wav"), dtype="float32")[0].T
-                            for s in model.config.stems])
-            per = [sdr(ref[i], got[i]) for i in range(4)]
-            print(f"  bf16 vs fp32 output: SDR {np.mean(per):.1f} dB mean, {min(per):.1f} dB "
-                  "worst stem")
+            outs[prec] = np.stack([
+                sf.read(str(Path(tmp) / f"out-{prec}" / f"{s}.wav"), dtype="float32")[0].T
+                for s in model.config.stems])
+            if prec != "fp32" and "fp32" in outs:
+                per = [sdr(outs["fp32"][i], outs[prec][i]) for i in range(len(outs[prec]))]
+                print(f"  {prec} vs fp32 output: SDR {np.mean(per):.1f} dB mean, "
+                      f"{min(per):.1f} dB worst stem")
+        if a.excerpt <= 0:
+            return
         # naive comparison on an excerpt
         n = int(min(a.excerpt, a.seconds) * RATE)
         x = sf.read(str(src), frames=n, dtype="float32", always_2d=True)[0].T
-        sep = Separator(model, "cpu")
+        sep = Separator(model, "cpu", precision="fp32")
         sep.separate(x[:, : RATE * 2], RATE)  # warm up
         t = time.perf_counter()
         y_engine = sep.separate(x, RATE)
@@ -208,7 +240,7 @@ def main_speed(a: argparse.Namespace) -> None:
         t = time.perf_counter()
         y_naive = naive(model, x)
         t_naive = time.perf_counter() - t
-        print(f"\n{n / RATE:.0f}-s excerpt: engine {t_engine:.1f} s, naive {t_naive:.1f} s, "
+        print(f"\n{n / RATE:.0f}-s excerpt (fp32): engine {t_engine:.1f} s, naive {t_naive:.1f} s, "
               f"speed-up x{t_naive / t_engine:.2f} (SDR engine vs naive "
               f"{sdr(y_naive, y_engine):.1f} dB)")
 
@@ -254,9 +286,15 @@ def main_long(a: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=180.0, help="song length (default 180)")
-    ap.add_argument("--excerpt", type=float, default=30.0, help="naive-comparison excerpt (s)")
+    ap.add_argument("--excerpt", type=float, default=30.0,
+                    help="naive-comparison excerpt (s); 0 skips it")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--bf16", action="store_true", help="also run bf16 autocast and compare")
+    ap.add_argument("--precisions", default="fp32,auto",
+                    help="precisions to run, each in a fresh process, compared with the first "
+                         "(default fp32,auto; e.g. fp32,auto,bf16)")
+    ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--speed-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--naive-only", action="store_true", help="only the naive comparison")
     ap.add_argument("--long", action="store_true", help="peak RSS: 3-min vs 60-min input")
     ap.add_argument("--long-config", default=json.dumps(SMALL),
@@ -265,7 +303,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    if a.rss_child:
+    if a.speed_child:
+        speed_child(a)
+    elif a.rss_child:
         rss_child(a.rss_child, a.long_config)
     elif a.long:
         main_long(a)

@@ -11,10 +11,12 @@ The choice is cached on disk (``precision.json`` in the user cache folder, or
 ``$STEMWEAVE_CACHE_DIR``), keyed by the model's weights hash, the torch version and the machine
 (CPU model, flags and thread count, or GPU name), so the probe runs once per model and machine.
 
-Cost: two 0.25-s runs and two 2-s runs per precision, the time being the better of the two
-2-s runs (a few seconds for the full-size model on a 2-core CPU). Candidates the hardware has
-no native support for (bf16 on a CPU without AVX512/AMX, as torch reports it) are not measured:
-there they are tens of times slower and the probe would take minutes.
+Cost: two 0.25-s runs and two 2-s runs per precision (interleaved with fp32's), the time being
+the better of the two 2-s runs (a few seconds for the full-size model on a quiet 2-core CPU; a
+measurement taken under heavy load is cached like any other: delete the cache file to redo it).
+Candidates the hardware has no native support for (bf16 on a CPU without AVX512/AMX, as torch
+reports it) are not measured: there they are tens of times slower and the probe would take
+minutes.
 
 Thread count: not probed. torch's default is one thread per physical core; more threads than
 cores were not found to help or harm consistently on the 2-core development machine (its
@@ -321,39 +323,39 @@ def choose_precision(model: torch.nn.Module, device: torch.device, *,
     return choice
 
 
-def _speed(fn: Forward, short: list[torch.Tensor], ref_in: list[torch.Tensor],
-           device: torch.device, reject_above: float | None
-           ) -> tuple[float, np.ndarray | None, float]:
-    """(time of a short run, the reference output, its time: the best of two, which keeps
-    one-time set-up and other processes' bursts out of the figure). Stops after the short run
-    when that took longer than ``reject_above`` (output ``None``)."""
-    _timed(fn, short, device)  # first call: one-time set-up
-    _, t_short = _timed(fn, short, device)
-    if reject_above is not None and t_short > reject_above:
-        return t_short, None, float("inf")
-    out, t1 = _timed(fn, ref_in, device)
-    _, t2 = _timed(fn, ref_in, device)
-    return t_short, out, min(t1, t2)
-
-
 def _probe(model: torch.nn.Module, device: torch.device, candidates: Mapping[str, Forward],
            min_sdr_db: float, key: str) -> PrecisionChoice:
+    """Short runs (set-up, then a timed one) drop candidates far slower than fp32; the others
+    run the reference input twice, interleaved with fp32 so that a burst of other processes'
+    load hits every precision alike, and keep the better time."""
     cfg = model.config
     short = reference_input(tuple(cfg.sample_rates), cfg.W, SHORT_S, device)
     ref_in = reference_input(tuple(cfg.sample_rates), cfg.W, REFERENCE_S, device)
-    short32, ref, t32 = _speed(forward_fn(model, device, "fp32"), short, ref_in, device, None)
-    seconds, sdrs, rejected = {"fp32": t32}, {}, {}
-    for name, fn in candidates.items():
-        t_short, out, t = _speed(fn, short, ref_in, device, EARLY_REJECT * short32)
-        if out is None:
-            rejected[name] = f"short run {t_short / short32:.1f}x slower than fp32"
-            continue
-        seconds[name] = t
+    fns = {"fp32": forward_fn(model, device, "fp32"), **candidates}
+    t_short: dict[str, float] = {}
+    rejected: dict[str, str] = {}
+    for name, fn in fns.items():
+        _timed(fn, short, device)  # first call: one-time set-up
+        t_short[name] = _timed(fn, short, device)[1]
+        if name != "fp32" and t_short[name] > EARLY_REJECT * t_short["fp32"]:
+            rejected[name] = f"short run {t_short[name] / t_short['fp32']:.1f}x slower than fp32"
+    live = [n for n in fns if n not in rejected]
+    outs: dict[str, np.ndarray] = {}
+    seconds = {n: float("inf") for n in live}
+    for _ in range(2):
+        for name in live:
+            out, t = _timed(fns[name], ref_in, device)
+            outs.setdefault(name, out)
+            seconds[name] = min(seconds[name], t)
+    ref, t32 = outs["fp32"], seconds["fp32"]
+    sdrs: dict[str, float] = {}
+    for name in live[1:]:
+        out, t = outs[name], seconds[name]
         sdrs[name] = _sdr(ref, out) if out.shape == ref.shape else float("-inf")
         if not sdrs[name] >= min_sdr_db:
             rejected[name] = f"SDR {sdrs[name]:.1f} dB < {min_sdr_db:g} dB"
         elif t > (1 - MIN_GAIN) * t32:
             rejected[name] = f"not faster ({t / t32:.2f}x fp32's time)"
-    passing = [p for p in seconds if p != "fp32" and p not in rejected]
+    passing = [p for p in live[1:] if p not in rejected]
     best = min(passing, key=seconds.__getitem__, default="fp32")
     return PrecisionChoice(best, seconds, sdrs, rejected, cached=False, key=key)
