@@ -68,34 +68,59 @@ def test_unreadable_file_shows_a_dialog_not_a_crash(qtbot, make_window, tmp_path
 
 
 def test_separate_shows_stems_progressively_and_caches_them(
-        qtbot, make_window, song_path, separated, stem_cache_dir) -> None:
-    w = make_window()
-    _open(qtbot, w, song_path)
+        qtbot, make_window, tmp_path, tiny_checkpoint, monkeypatch) -> None:
+    """A song of several model windows: stems arrive window by window, in order, and what the
+    window ends up with is exactly what the engine makes of the mix."""
+    import app.workers
+    from core.separator import Separator
+
+    def engine() -> Separator:  # 2-s windows, so that a 6-s song takes several
+        return Separator(tiny_checkpoint, "cpu", segment_s=2.0, overlap=0.1, threads=1)
+
+    monkeypatch.setattr(app.workers, "get_separator", lambda path, device: engine())
+    song = write_song(tmp_path / "six seconds.wav", seconds=6.0)
+    cache = tmp_path / "cache"
+    w = make_window(cache_dir=cache)
+    _open(qtbot, w, song)
     assert not w.session.stems_complete
     progress: list[float] = []
     w.progress.valueChanged.connect(progress.append)
+    frames = w.session.frames
     segments = _separate(qtbot, w)
-    assert segments and segments[0][0] == 0  # stems arrived before completion
+    windows = [seg for seg in segments if seg != (0, frames)]  # (0, frames): the final refresh
+    assert len(windows) >= 3, segments  # several windows, delivered one by one
+    assert windows[0][0] == 0 and windows[0][1] < frames // 2  # the first one early
+    assert [a for a, _ in windows] == sorted(a for a, _ in windows)  # in song order
+    assert windows[-1][1] == frames
     assert progress and max(progress) > 0
     assert w.session.stems_complete
     assert all(lane.view.points_drawn > 0 for lane in w.lanes[1:])
-    stems = w.session.mixer.stems
-    assert stems.shape == (4, 2, w.session.frames) and np.abs(stems).max() > 0
-    assert list(stem_cache_dir.glob("*.npy")) and list(stem_cache_dir.glob("*.json"))
-    separated["path"] = song_path
+    stems = np.asarray(w.session.mixer.stems)
+    mix, _ = sf.read(str(song), dtype="float32", always_2d=True)
+    want = engine().separate(mix.T, w.session.sample_rate)  # (4, 2, frames), stems in order
+    assert stems.shape == want.shape == (4, 2, frames)
+    np.testing.assert_allclose(stems, want, rtol=0, atol=1e-5)
+    assert list(cache.glob("*.npy")) and list(cache.glob("*.json"))
     # reopening the same song with the same model loads the stems from the cache at once
-    w2 = make_window()
-    _open(qtbot, w2, song_path)
+    w2 = make_window(cache_dir=cache)
+    _open(qtbot, w2, song)
     assert w2.session.stems_complete
     np.testing.assert_array_equal(np.asarray(w2.session.mixer.stems), stems)
 
 
 @pytest.fixture
-def window_with_stems(qtbot, make_window, song_path):  # noqa: ANN001, ANN201
+def window_with_stems(qtbot, make_window, song_path, tiny_checkpoint):  # noqa: ANN001, ANN201
+    """A window with the test song separated; its stems are checked against the engine's (so
+    that the tests using them cannot pass on stems in the wrong order or at the wrong level)."""
+    from core.separator import Separator
+
     w = make_window()
     _open(qtbot, w, song_path)
     if not w.session.stems_complete:  # this test runs alone: separate now
         _separate(qtbot, w)
+    mix, sr = sf.read(str(song_path), dtype="float32", always_2d=True)
+    want = Separator(tiny_checkpoint, "cpu", threads=1).separate(mix.T, sr)
+    np.testing.assert_allclose(np.asarray(w.session.mixer.stems), want, rtol=0, atol=1e-5)
     return w
 
 
