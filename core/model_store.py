@@ -5,11 +5,14 @@ Every model a user can pick is known to a :class:`ModelStore` by a short name:
 * ``builtin`` — the weights shipped in ``resources/models`` (:func:`core.resources.
   builtin_model_path`); read-only, it may be missing from a build (then listed as not installed);
 * catalogue models that are downloaded on request, e.g. ``metatasnet-musdb18``, the authors'
-  released MUSDB18 model;
+  released MUSDB18 model, and the HTDemucs family's ``htdemucs``, ``htdemucs_ft`` (a bag of four
+  networks, one per stem) and ``htdemucs_6s`` (six stems: guitar and piano too), which need the
+  optional ``demucs`` package (:mod:`core.families.htdemucs`);
 * ``user`` models — checkpoints the user imported (either format) or trained.
 
 Installed models live in one folder (``platformdirs.user_data_dir("stemweave")/models``, or
-``$STEMWEAVE_MODELS_DIR``) as native ``.safetensors`` files named ``NAME.safetensors``; their
+``$STEMWEAVE_MODELS_DIR``) as native ``.safetensors`` files named ``NAME.safetensors``
+(whatever the family: the file's ``format`` metadata says which, :mod:`core.families`); their
 description and provenance live in the file's own metadata (``info``), so a file never needs a
 sidecar and cannot lose it. Downloads go to a hidden ``.partial`` folder of the store
 (``NAME.part`` plus ``NAME.part.json`` describing what it is a part of), are resumed with HTTP
@@ -23,6 +26,7 @@ model's final name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import http.client
 import json
@@ -40,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import core.resources
-from core.checkpoint import FORMAT_NAME, is_safetensors, load_model, save_model
-from core.config import ModelConfig
+from core import families
+from core.checkpoint import is_safetensors, load_model, save_model
+from core.config import STEMS, ModelConfig
 from core.errors import (
     Cancelled,
     DownloadError,
@@ -59,6 +64,11 @@ AUTHORS_MODEL = "metatasnet-musdb18"
 #: ``www.dropbox.com`` answers with a redirect to ``dl.dropboxusercontent.com`` (followed by
 #: urllib, ``Range`` header included), whereas the plain link serves an HTML preview page.
 AUTHORS_MODEL_URL = "https://www.dropbox.com/s/zw6zgt3edd88v87/best_model.pt?dl=1"
+#: the folder of the demucs authors' Hybrid Transformer release files (the ``ROOT_URL`` and
+#: ``hybrid_transformer/`` root of the library's ``remote/files.txt``).
+DEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/"
+#: six-stem HTDemucs' stems, in its output order.
+SIX_STEMS: tuple[str, ...] = ("drums", "bass", "other", "vocals", "guitar", "piano")
 
 ENV_MODELS_DIR = "STEMWEAVE_MODELS_DIR"
 #: ``STEMWEAVE_MODEL_URL_<NAME>`` (name upper-cased, other characters as ``_``) overrides a
@@ -94,6 +104,14 @@ class CatalogueEntry:
         sha256: expected SHA-256 of the raw file (hex), if known.
         expected_config: the configuration the weights must have (compared key by key), or
             ``None`` to accept any valid configuration.
+        family: the model family (:data:`core.families.FAMILIES`).
+        stems: the stems it separates into, in output order.
+        files: for families published as release files: their names under ``url`` (then a
+            folder), in the bag's order. Each name ends in ``-`` and the first 8 hex digits of
+            the file's SHA-256, checked after the download as the library itself does.
+        bag_weights: per file, one weight per stem (a bag of specialised networks).
+        approx_size_bytes: the download's size estimated from the network's parameter count
+            when the exact size is not published (shown, never checked).
     """
 
     name: str
@@ -102,6 +120,11 @@ class CatalogueEntry:
     size_bytes: int | None = None
     sha256: str | None = None
     expected_config: ModelConfig | None = None
+    family: str = "metatasnet"
+    stems: tuple[str, ...] = STEMS
+    files: tuple[str, ...] = ()
+    bag_weights: tuple[tuple[float, ...], ...] | None = None
+    approx_size_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,9 @@ class ModelInfo:
         config: the model's configuration (a remote's expected one before download), if known.
         partial_bytes: bytes of an interrupted download waiting to be resumed (0 if none).
         source: where the weights came from (URL, imported file, "trained"), if recorded.
+        family: the model family (``"metatasnet"``, ``"htdemucs"``).
+        stems: the stems it separates into, in output order (empty if unknown).
+        size_estimated: ``size_bytes`` is an estimate (a catalogue model not downloaded yet).
     """
 
     name: str
@@ -130,6 +156,9 @@ class ModelInfo:
     config: ModelConfig | None
     partial_bytes: int = 0
     source: str = ""
+    family: str = "metatasnet"
+    stems: tuple[str, ...] = STEMS
+    size_estimated: bool = False
 
 
 def builtin_model_path() -> Path:
@@ -147,7 +176,29 @@ def default_catalogue() -> dict[str, CatalogueEntry]:
         sha256=None,  # not published and not fetchable here; supported when known
         expected_config=ModelConfig(),
     )
-    return {entry.name: entry}
+    # Release files as listed in the demucs library's remote/files.txt and its htdemucs*.yaml
+    # bags. Sizes are not published: estimated from the parameter count (41.5 M parameters
+    # stored in half precision; 26.9 M for the six-stem network, by the same estimate).
+    one = 84_000_000
+    ht = CatalogueEntry(
+        name="htdemucs", url=DEMUCS_URL, family="htdemucs",
+        description="Hybrid Transformer Demucs (v4) by its authors: 4 stems, ~9 dB SDR on "
+                    "MUSDB18-HQ",
+        files=("955717e8-8726e21a.th",), approx_size_bytes=one)
+    ft = CatalogueEntry(
+        name="htdemucs_ft", url=DEMUCS_URL, family="htdemucs",
+        description="HTDemucs fine-tuned: a bag of four networks, one per stem (best 4-stem "
+                    "quality, 4x the time)",
+        files=("f7e0c4bc-ba3fe64a.th", "d12395a8-e57c48e6.th", "92cfc3b6-ef3bcb9c.th",
+               "04573f0d-f3cf25b2.th"),
+        bag_weights=tuple(tuple(1.0 if i == j else 0.0 for j in range(4)) for i in range(4)),
+        approx_size_bytes=4 * one)
+    six = CatalogueEntry(
+        name="htdemucs_6s", url=DEMUCS_URL, family="htdemucs", stems=SIX_STEMS,
+        description="HTDemucs with 6 stems: drums, bass, other, vocals, guitar, piano "
+                    "(piano is experimental)",
+        files=("5c90dfd2-34c22ccb.th",), approx_size_bytes=55_000_000)
+    return {e.name: e for e in (entry, ht, ft, six)}
 
 
 def resolve_model(name_or_path: str | os.PathLike[str] | None = None,
@@ -174,17 +225,12 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None,
 
 def model_stems(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """The stem names a weights file separates into, in its order, read cheaply (the header of
-    a native file; the authors' format is always their four MUSDB18 stems).
+    a native file of any family; the authors' format is always their four MUSDB18 stems).
 
     Raises:
         ModelLoadError: a native file whose header cannot be read.
     """
-    if not is_safetensors(path):
-        return tuple(ModelConfig().stems)
-    config, _, err = _describe_native(Path(path))
-    if config is None:
-        raise ModelLoadError(f"{Path(path).name}: {err}")
-    return tuple(config.stems)
+    return families.read_header(path).stems
 
 
 def default_models_dir() -> Path:
@@ -210,17 +256,48 @@ def _read_metadata(path: Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
-def _describe_native(path: Path) -> tuple[ModelConfig | None, dict[str, Any], str]:
-    """Config, ``info`` dict and an error note ('' if fine) of a native file, cheaply."""
+def _describe_native(path: Path) -> tuple[families.Header | None, dict[str, Any], str]:
+    """Header (family, stems, config), ``info`` dict and an error note ('' if fine) of a
+    native file, cheaply."""
     try:
-        meta = _read_metadata(path)
-        if meta.get("format") != FORMAT_NAME:
-            return None, {}, "not a Stemweave model file"
-        config = ModelConfig.from_json(meta.get("config", "{}"))
+        header = families.read_header(path)
+        meta = header.meta
         info = json.loads(meta["info"]) if "info" in meta else {}
-        return config, info if isinstance(info, dict) else {}, ""
+        note = ""
+        if header.family == "htdemucs" and not _demucs_available():
+            note = htdemucs_hint()
+        return header, info if isinstance(info, dict) else {}, note
     except Exception as exc:  # listing must survive any damaged file
-        return None, {}, f"unreadable ({str(exc).splitlines()[0][:120] if str(exc) else exc!r})"
+        text = str(exc).splitlines()[0][:160] if str(exc) else repr(exc)
+        if text.startswith(f"{path.name}: "):
+            text = text[len(path.name) + 2:]
+        return None, {}, text if "Stemweave" in text else f"unreadable ({text})"
+
+
+def _demucs_available() -> bool:
+    from core.families.htdemucs import demucs_available
+
+    return demucs_available()
+
+
+def htdemucs_hint() -> str:
+    """How to get the optional package HTDemucs models need."""
+    from core.families.htdemucs import INSTALL_HINT
+
+    return INSTALL_HINT
+
+
+def _native_info(name: str, kind: str, path: Path, description: str,
+                 partial: int = 0) -> ModelInfo:
+    """:class:`ModelInfo` of an installed native file (``description`` as a fallback)."""
+    header, meta, err = _describe_native(path)
+    desc = str(meta.get("description") or description)
+    return ModelInfo(name, kind, header is not None, path, path.stat().st_size,
+                     desc + (f" — {err}" if err else ""),
+                     header.config if header is not None else None, partial,
+                     str(meta.get("source", "")),
+                     family=header.family if header is not None else "?",
+                     stems=header.stems if header is not None else ())
 
 
 #: configuration fields that only matter while training; a released model may differ in them.
@@ -304,6 +381,11 @@ class ModelStore:
         part = self.partial_dir / f"{name}.part"
         return part, part.with_name(part.name + ".json")
 
+    def _entry_parts(self, entry: CatalogueEntry) -> list[Path]:
+        """The partial-download files of a catalogue entry (one per release file)."""
+        keys = [f"{entry.name}.{f}" for f in entry.files] if entry.files else [entry.name]
+        return [self._part_paths(k)[0] for k in keys]
+
     def url_for(self, name: str) -> str:
         """The URL model ``name`` is downloaded from (environment override first)."""
         entry = self._entry(name)
@@ -348,29 +430,28 @@ class ModelStore:
                     BUILTIN, "builtin", False, None, None,
                     "Built-in model — not included in this build yet; download "
                     f"'{AUTHORS_MODEL}' or import a checkpoint instead", None)
-            config, meta, err = _describe_native(path)
-            desc = meta.get("description") or "Built-in model shipped with Stemweave"
-            return ModelInfo(BUILTIN, "builtin", not err, path, path.stat().st_size,
-                             desc + (f" — {err}" if err else ""), config,
-                             source=str(meta.get("source", "")))
+            return _native_info(BUILTIN, "builtin", path, "Built-in model shipped with Stemweave")
         path = self.model_path(name)
         if name in self.catalogue:
             entry = self.catalogue[name]
-            part, _ = self._part_paths(name)
-            partial = part.stat().st_size if part.is_file() else 0
+            partial = sum(p.stat().st_size for p in self._entry_parts(entry) if p.is_file())
             if path.is_file():
-                config, meta, err = _describe_native(path)
-                return ModelInfo(name, "remote", not err, path, path.stat().st_size,
-                                 entry.description + (f" — {err}" if err else ""), config,
-                                 partial, str(meta.get("source", "")))
-            return ModelInfo(name, "remote", False, None, entry.size_bytes, entry.description,
-                             entry.expected_config, partial, self.url_for(name))
+                return _native_info(name, "remote", path, entry.description, partial)
+            desc = entry.description
+            if entry.family == "htdemucs" and not _demucs_available():
+                desc += f" — {htdemucs_hint()}"
+            size = entry.size_bytes or entry.approx_size_bytes
+            return ModelInfo(name, "remote", False, None, size, desc, entry.expected_config,
+                             partial, self.url_for(name), family=entry.family,
+                             stems=entry.stems,
+                             size_estimated=entry.size_bytes is None and size is not None)
         if _NAME_RE.match(name) and path.is_file():
-            config, meta, err = _describe_native(path)
-            desc = str(meta.get("description") or f"User model ({meta.get('source', '?')})")
-            return ModelInfo(name, "user", not err, path, path.stat().st_size,
-                             desc + (f" — {err}" if err else ""), config,
-                             source=str(meta.get("source", "")))
+            info = _native_info(name, "user", path, "User model")
+            if info.description == "User model":
+                _, meta, _ = _describe_native(path)
+                info = dataclasses.replace(
+                    info, description=f"User model ({meta.get('source', '?')})")
+            return info
         known = [BUILTIN, *self.catalogue, *self._user_names()]
         raise ModelNotFoundError(f"No model named '{name}' (known: {', '.join(known)})")
 
@@ -432,17 +513,20 @@ class ModelStore:
                 f"A model named '{name}' already exists; choose another name with --name "
                 f"or remove it first (`stemweave models remove {name}`)")
 
-    def import_(self, path: str | os.PathLike[str], name: str | None = None,
-                description: str | None = None) -> ModelInfo:
-        """Validate a checkpoint (native or authors' format) and store it natively.
+    def import_(self, path: str | os.PathLike[str] | list[str | os.PathLike[str]],
+                name: str | None = None, description: str | None = None) -> ModelInfo:
+        """Validate a checkpoint (native, the authors' Meta-TasNet ``.pt``, a demucs ``.th``
+        release file) and store it natively.
 
         Every key and shape is checked against the model its configuration describes, and
-        nothing but ``argparse.Namespace`` is unpickled. Importing under a catalogue name
-        (e.g. the authors' file fetched with a browser) installs that catalogue model, after
-        checking its expected configuration and SHA-256 when the catalogue has them.
+        nothing but ``argparse.Namespace`` (Meta-TasNet) or the HTDemucs class and
+        ``Fraction`` (demucs) is unpickled. Importing under a catalogue name (e.g. files
+        fetched with a browser on another machine) installs that catalogue model, after checking
+        its expected configuration, stems and checksums when the catalogue has them; a
+        catalogue bag (``htdemucs_ft``) takes its release files together, in any order.
 
         Args:
-            path: the checkpoint file.
+            path: the checkpoint file, or several release files of one catalogue bag.
             name: the name to store it under (default: the file's stem, cleaned up).
             description: one line shown in lists.
 
@@ -454,19 +538,26 @@ class ModelStore:
             ModelLoadError: unreadable, unsafe or not fitting the model.
             ModelStoreError: bad or taken name.
         """
-        src = Path(path).expanduser()
-        if not src.is_file():
-            raise ModelNotFoundError(f"Model file not found: {src}")
+        paths = [Path(p).expanduser() for p in (path if isinstance(path, list) else [path])]
+        for p in paths:
+            if not p.is_file():
+                raise ModelNotFoundError(f"Model file not found: {p}")
+        src = paths[0]
+        if len(paths) > 1 or (name in self.catalogue and self.catalogue[name].files):
+            return self._import_release(paths, name, description)
         if name is None:
             name = re.sub(r"[^A-Za-z0-9._-]+", "-", src.stem).strip("-.") or "model"
             if name.lower().endswith(".safetensors"):
                 name = name[: -len(".safetensors")]
         self._check_new_name(name)
-        model = load_model(src)
+        model = families.read_any(src)
         kind, source = "user", str(src.resolve())
         if name in self.catalogue:
             entry = self.catalogue[name]
-            self._check_expected_config(entry, model.config, src.name)
+            if model.family != entry.family:
+                raise ModelLoadError(f"{src.name}: a {model.family} model, not '{name}' "
+                                     f"({entry.family})")
+            self._check_expected_config(entry, model.module.config, src.name)
             if entry.sha256 and not is_safetensors(src):
                 digest = _sha256(src)
                 if digest != entry.sha256.lower():
@@ -481,6 +572,58 @@ class ModelStore:
         log.info("imported %s as '%s'", src, name)
         return self.info(name)
 
+    def _import_release(self, paths: list[Path], name: str | None,
+                        description: str | None) -> ModelInfo:
+        """Install catalogue model ``name`` from its release files downloaded elsewhere."""
+        if name is None or name not in self.catalogue or not self.catalogue[name].files:
+            bags = [n for n, e in self.catalogue.items() if e.files]
+            raise ModelStoreError("several files make one model only for a catalogue name "
+                                  f"given with --name ({', '.join(bags)})")
+        entry = self.catalogue[name]
+        self._check_new_name(name)
+        by_sig = {}
+        for p in paths:
+            match = [f for f in entry.files if p.name.startswith(f.split("-")[0])]
+            if not match:
+                raise ModelLoadError(f"{p.name}: not one of the release files of '{name}' "
+                                     f"({', '.join(entry.files)})")
+            by_sig[match[0]] = p
+        missing = [f for f in entry.files if f not in by_sig]
+        if missing:
+            raise ModelLoadError(f"'{name}' needs {len(entry.files)} files; missing "
+                                 f"{', '.join(missing)}")
+        ordered = [by_sig[f] for f in entry.files]
+        fam = self._release_model(entry, ordered, [p.name for p in ordered])
+        info = {"name": name, "kind": "remote",
+                "source": ", ".join(str(p.resolve()) for p in ordered),
+                "description": description or entry.description,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self._write(fam, name, info)
+        log.info("imported %s as '%s'", ", ".join(map(str, ordered)), name)
+        return self.info(name)
+
+    @staticmethod
+    def _release_model(entry: CatalogueEntry, files: list[Path],
+                       labels: list[str]) -> families.SeparationModel:
+        """Check the release files' checksums, read them as the entry's bag, check stems.
+
+        Raises:
+            ModelLoadError: a checksum, the content or the stems do not match.
+        """
+        from core.families import htdemucs
+
+        for path, label, fname in zip(files, labels, entry.files):
+            want = Path(fname).stem.rsplit("-", 1)[-1].lower()
+            digest = _sha256(path)
+            if not digest.startswith(want):
+                raise ModelLoadError(f"{label}: SHA-256 {digest[:16]}… does not match the "
+                                     f"published {want} of {fname} ('{entry.name}')")
+        fam = htdemucs.from_release_files(files, entry.bag_weights)
+        if tuple(fam.stems) != tuple(entry.stems):
+            raise ModelLoadError(f"'{entry.name}' separates into {', '.join(entry.stems)}, the "
+                                 f"file into {', '.join(fam.stems)}")
+        return fam
+
     def save(self, model: Any, name: str, description: str = "",
              source: str = "trained") -> ModelInfo:
         """Store an in-memory model (e.g. just trained) as user model ``name``."""
@@ -494,7 +637,7 @@ class ModelStore:
     def _write(self, model: Any, name: str, info: dict[str, str]) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            save_model(model, self.model_path(name), extra=info)
+            families.save(model, self.model_path(name), extra=info)
         except OSError as exc:
             raise ModelStoreError(
                 f"Could not write model '{name}' into {self.root}: {exc}") from exc
@@ -512,7 +655,10 @@ class ModelStore:
         info = self.info(name)
         removed = False
         try:
-            for p in (self.model_path(name), *self._part_paths(name)):
+            entry = self.catalogue.get(name)
+            parts = [x for part in (self._entry_parts(entry) if entry else [])
+                     for x in (part, part.with_name(part.name + ".json"))]
+            for p in (self.model_path(name), *self._part_paths(name), *parts):
                 if p.is_file():
                     p.unlink()
                     removed = True
@@ -569,11 +715,15 @@ class ModelStore:
         if not force and self.info(name).installed:
             log.info("'%s' is already installed", name)
             return self.model_path(name)
+        if entry.family == "htdemucs" and not _demucs_available():
+            raise DownloadError(f"'{name}': {htdemucs_hint()}")
         with self._busy_lock:
             if name in self._busy:
                 raise DownloadError(f"'{name}' is already being downloaded")
             self._busy.add(name)
         try:
+            if entry.files:
+                return self._install_release(entry, self._fetch_files(entry, progress, cancel))
             part = self._fetch(entry, progress, cancel)
             return self._install(entry, part)
         except OSError as exc:  # the models folder, not the network (already translated)
@@ -585,11 +735,55 @@ class ModelStore:
             with contextlib.suppress(OSError):
                 self.partial_dir.rmdir()  # only when no other download left data there
 
+    def _fetch_files(self, entry: CatalogueEntry, progress: ProgressCallback | None,
+                     cancel: CancelCallback | None) -> list[Path]:
+        """Fetch every release file of ``entry`` (each resumable on its own); progress counts
+        the bytes of all files."""
+        base = self.url_for(entry.name)
+        base = base if base.endswith("/") else base + "/"
+        one = dataclasses.replace(entry, size_bytes=None, sha256=None)
+        parts = []
+        done_before = 0
+        for fname in entry.files:
+            def report(done: int, total: int | None, before: int = done_before) -> None:
+                if progress is not None:
+                    progress(before + done, None if total is None else before + total)
+
+            part = self._fetch(one, report, cancel, key=f"{entry.name}.{fname}",
+                               url=base + fname)
+            parts.append(part)
+            done_before += part.stat().st_size
+        return parts
+
+    def _install_release(self, entry: CatalogueEntry, parts: list[Path]) -> Path:
+        """Check the downloaded release files, convert them to one native file, install it."""
+        metas = [self._part_paths(f"{entry.name}.{f}")[1] for f in entry.files]
+        try:
+            fam = self._release_model(entry, parts, list(entry.files))
+        except ModelLoadError as exc:
+            for part, meta in zip(parts, metas):
+                part.unlink(missing_ok=True)
+                meta.unlink(missing_ok=True)
+            raise DownloadError(f"Download of '{entry.name}' rejected: {exc}") from exc
+        info = {"name": entry.name, "kind": "remote", "source": self.url_for(entry.name),
+                "description": entry.description, "files": ", ".join(entry.files),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        target = self.model_path(entry.name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        families.save(fam, target, extra=info)
+        for part, meta in zip(parts, metas):
+            part.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
+        log.info("installed '%s' at %s", entry.name, target)
+        return target
+
     def _fetch(self, entry: CatalogueEntry, progress: ProgressCallback | None,
-               cancel: CancelCallback | None) -> Path:
-        """Bring the raw file into ``.partial/NAME.part`` completely; return its path."""
-        url = self.url_for(entry.name)
-        part, meta_path = self._part_paths(entry.name)
+               cancel: CancelCallback | None, *, key: str | None = None,
+               url: str | None = None) -> Path:
+        """Bring the raw file into ``.partial/KEY.part`` completely; return its path (``key``
+        defaults to the entry's name, ``url`` to its URL)."""
+        url = url or self.url_for(entry.name)
+        part, meta_path = self._part_paths(key or entry.name)
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {}
         if part.is_file() and meta_path.is_file():

@@ -17,14 +17,18 @@ def add_parser(sub: Any) -> None:
                    help="models folder to use instead of the default")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    actions.add_parser("list", help="list every model and whether it is installed")
+    actions.add_parser("list", help="list every model (family, stems, size) and whether it is "
+                       "installed")
     d = actions.add_parser("download", help="download a catalogue model (resumes if interrupted)")
     d.add_argument("name", help="catalogue name (see 'stemweave models list')")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--force", action="store_true", help="download again even if installed")
-    i = actions.add_parser("import", help="validate and store a checkpoint (.pt or .safetensors)")
-    i.add_argument("path", help="weights file: a native .safetensors model or the authors' "
-                   ".pt checkpoint (read safely, only weights are accepted)")
+    i = actions.add_parser("import", help="validate and store a checkpoint (.pt, .th or "
+                           ".safetensors), e.g. a catalogue model downloaded elsewhere")
+    i.add_argument("path", nargs="+", help="weights file: a native .safetensors model, the "
+                   "authors' Meta-TasNet .pt checkpoint or a demucs .th release file (read "
+                   "safely, only weights are accepted); a bag such as htdemucs_ft takes all its "
+                   "files with --name htdemucs_ft")
     i.add_argument("--name", default=None, help="name to store it under (default: file name)")
     i.add_argument("--description", default=None, help="one line shown in lists")
     r = actions.add_parser("remove", help="delete an installed model")
@@ -45,6 +49,12 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
+def _size_of(info: Any) -> str:
+    if info.size_bytes is None:
+        return ""
+    return ("~" if info.size_estimated else "") + _size(info.size_bytes)
+
+
 def _status(info: Any) -> str:
     if info.installed:
         return "installed"
@@ -61,32 +71,38 @@ def run(args: argparse.Namespace) -> int:
 
     store = ModelStore(Path(args.models_dir) if args.models_dir else None)
     if args.action == "list":
-        rows = [(m.name, m.kind, _status(m), _size(m.size_bytes) if m.installed else "",
-                 m.description) for m in store.list()]
-        head = ("NAME", "KIND", "STATUS", "SIZE", "DESCRIPTION")
-        widths = [max(len(r[c]) for r in [head, *rows]) for c in range(4)]
+        rows = [(m.name, m.family, m.kind, _status(m), _size_of(m),
+                 ", ".join(m.stems) or "?", m.description) for m in store.list()]
+        head = ("NAME", "FAMILY", "KIND", "STATUS", "SIZE", "STEMS", "DESCRIPTION")
+        n = len(head) - 1
+        widths = [max(len(r[c]) for r in [head, *rows]) for c in range(n)]
         for r in [head, *rows]:
-            print("  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + "  " + r[4])
+            print("  ".join(v.ljust(w) for v, w in zip(r[:n], widths)) + "  " + r[n])
         print(f"\nModels folder: {store.root}")
+        print("Sizes with ~ are estimates (not published); download sizes are checked against "
+              "the server's.")
         return 0
     if args.action == "info":
         m = store.info(args.name)
         print(f"name:        {m.name}")
+        print(f"family:      {m.family}")
+        print(f"stems:       {', '.join(m.stems) or '?'}")
         print(f"kind:        {m.kind}")
         print(f"status:      {_status(m)}")
         print(f"path:        {m.path or '-'}")
-        print(f"size:        {_size(m.size_bytes)}")
+        print(f"size:        {_size_of(m) or '?'}")
         print(f"description: {m.description}")
         if m.source:
             print(f"source:      {m.source}")
-        if m.config is not None:
+        if m.config is not None and m.family == "metatasnet":
             c = m.config
             label = "config:     " if m.installed else "expected:   "
             print(f"{label} N={c.N} L={c.L} W={c.W} B={c.B} H={c.H} layers={c.layers} "
                   f"stack={c.stack} stages={c.stages_num} rates={list(c.sample_rates)} Hz")
         return 0
     if args.action == "import":
-        m = store.import_(args.path, name=args.name, description=args.description)
+        paths = args.path if len(args.path) > 1 else args.path[0]
+        m = store.import_(paths, name=args.name, description=args.description)
         print(f"imported '{m.name}' ({_size(m.size_bytes)}) -> {m.path}")
         return 0
     if args.action == "remove":

@@ -17,16 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from core import options
-from core.config import STEMS
 
 
 def _stems(value: str) -> list[str]:
+    """A comma-separated list of stem names; checked against the model's own names once the
+    model is known (:func:`check_stems`), since a model may have 4 or 6 stems."""
     names = [s.strip().lower() for s in value.split(",") if s.strip()]
-    bad = [s for s in names if s not in STEMS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown stem(s) {', '.join(bad) or '(none)'}; choose from {','.join(STEMS)}")
+    if not names:
+        raise argparse.ArgumentTypeError("no stem names given")
     return list(dict.fromkeys(names))
+
+
+def check_stems(wanted: list[str] | None, model: Path) -> None:
+    """Refuse names the model does not separate into (one clear line)."""
+    from core.errors import SeparationError
+    from core.model_store import model_stems
+
+    if wanted is None:
+        return
+    have = model_stems(model)
+    bad = [s for s in wanted if s not in have]
+    if bad:
+        raise SeparationError(f"unknown stem(s) {', '.join(bad)}; this model separates into "
+                              f"{','.join(have)}")
 
 
 def _bounded(kind: type, lo: float, hi: float | None, rule: str) -> Callable[[str], Any]:
@@ -81,7 +94,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--bits", default="24", choices=["16", "24", "32f"],
                    help="sample format (32f = 32-bit float, WAV only)")
     p.add_argument("--stems", type=_stems, default=None, metavar="LIST",
-                   help="comma-separated subset of drums,bass,other,vocals (default: all)")
+                   help="comma-separated subset of the model's stems, e.g. drums,vocals "
+                        "(default: all; `stemweave models list` shows each model's stems)")
     p.add_argument("--segment", type=_checked(options.check_segment), default=None,
                    metavar="SECONDS",
                    help=f"model window length in seconds, at least {options.SEGMENT_MIN_S:g} "
@@ -143,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     out_root = Path(args.output).expanduser()
     model = resolve_model(args.model)
     log.info("model: %s", model)
+    check_stems(args.stems, model)
     sep = Separator(model, args.device, segment_s=args.segment,
                     overlap=args.overlap, threads=args.threads, precision=args.precision)
     if getattr(args, "verbose", False):

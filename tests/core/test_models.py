@@ -375,7 +375,8 @@ def test_default_root_honours_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("STEMWEAVE_MODELS_DIR", str(tmp_path / "elsewhere"))
     store = ModelStore()
     assert store.root == tmp_path / "elsewhere"
-    assert [m.name for m in store.list()] == ["builtin", AUTHORS_MODEL]
+    assert [m.name for m in store.list()] == ["builtin", *default_catalogue()]
+    assert AUTHORS_MODEL in default_catalogue()
     assert not (tmp_path / "elsewhere").exists()  # listing creates nothing
     monkeypatch.delenv("STEMWEAVE_MODELS_DIR")
     assert ModelStore().root.name == "models" and "stemweave" in str(ModelStore().root)
