@@ -62,3 +62,38 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path, prepared: Path) ->
     start = load_file(str(init / "last.safetensors"))
     changed = sum(not np.array_equal(start[k].numpy(), before[k].numpy()) for k in before)
     assert changed > len(before) // 2
+
+
+def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "stemweave", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300)
+
+
+def test_ddp_with_the_default_loss_weights_and_resume(tmp_path: Path, prepared: Path) -> None:
+    """Two processes with every loss term on (the similarity term pairs batch items across
+    ranks' halves), then the same run interrupted after one step and resumed: same weights."""
+    import json
+
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("this PyTorch build has no gloo backend")
+    args = ["train", "--data", str(prepared), *TINY_MODEL, *TINY_RUN, "--valid-songs", "0",
+            "--steps-per-epoch", "1"]
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    proc = _torchrun([*args, "--steps", "2", "--out", str(whole)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = [json.loads(line) for line in (whole / "history.jsonl").read_text().splitlines()]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert losses and all(np.isfinite(losses)), history
+    proc = _torchrun([*args, "--steps", "1", "--out", str(halves)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _torchrun([*args, "--steps", "2", "--out", str(halves), "--resume"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = load_file(str(whole / "last.safetensors"))
+    b = load_file(str(halves / "last.safetensors"))
+    for k, v in a.items():
+        np.testing.assert_allclose(b[k].numpy(), v.numpy(), rtol=0, atol=1e-6, err_msg=k)
