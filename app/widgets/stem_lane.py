@@ -8,11 +8,14 @@ The controls only emit intents (``gain_changed``, ``mute_toggled``...) carrying 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QSlider,
+    QStyle,
+    QStyleOptionSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -27,6 +30,40 @@ COLOURS: tuple[str, ...] = ("#b8bcc6", "#f28e2b", "#4e9be6", "#59b14f", "#e8577a
 #: volume slider range in dB; the bottom position means silence (-inf).
 MIN_DB = -60
 MAX_DB = 12
+
+
+class PanSlider(QSlider):
+    """A horizontal pan slider whose fill runs from the centre to the handle (not from the
+    left edge, which would read as "more")."""
+
+    FILL = QColor("#3d7be0")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        pal = self.palette()  # the style's own left-to-handle fill: drawn as the groove
+        pal.setColor(QPalette.ColorRole.Highlight, pal.color(QPalette.ColorRole.Mid))
+        self.setPalette(pal)
+
+    def fill_span(self) -> tuple[int, int]:
+        """Pixel span of the centre fill (x from, x to), for painting and tests."""
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderGroove, self)
+        handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderHandle, self)
+        centre = groove.left() + groove.width() // 2
+        return tuple(sorted((centre, handle.center().x())))  # type: ignore[return-value]
+
+    def paintEvent(self, event) -> None:  # noqa: N802, D102, ANN001
+        super().paintEvent(event)
+        a, b = self.fill_span()
+        if b - a < 2:
+            return
+        p = QPainter(self)
+        h = 4
+        p.fillRect(a, self.height() // 2 - h // 2, b - a, h, self.FILL)
+        p.end()
 
 
 def format_db(gain_db: float) -> str:
@@ -97,7 +134,7 @@ class StemLane(QFrame):
         col.addLayout(vol)
 
         pan = QHBoxLayout()
-        self.pan_slider = QSlider(Qt.Orientation.Horizontal)
+        self.pan_slider = PanSlider()
         self.pan_slider.setRange(-100, 100)
         self.pan_slider.setValue(0)
         self.pan_slider.setToolTip(f"Pan of {name} (double-click it or its value: centre)")

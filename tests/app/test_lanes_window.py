@@ -110,3 +110,23 @@ def test_spectrogram_frequency_axis_and_shared_db_scale(qtbot, make_window, song
     assert tuple(view.image.getLevels()) == pytest.approx((max(-90.0, top - 75.0), top))
     w.set_lane_mode(0, "waveform")
     assert not any(t.isVisible() for t, _ in view.freq_labels)
+
+
+def test_pan_slider_fills_from_the_centre(qtbot) -> None:
+    from app.widgets.stem_lane import StemLane
+
+    lane = StemLane(2, "bass")
+    qtbot.addWidget(lane)
+    lane.resize(800, 120)
+    lane.show()
+    slider = lane.pan_slider
+    a, b = slider.fill_span()
+    assert b - a <= 2  # centre: nothing filled
+    slider.setValue(-100)
+    left = slider.fill_span()
+    slider.setValue(100)
+    right = slider.fill_span()
+    centre = (a + b) / 2
+    assert left[1] == pytest.approx(centre, abs=2) and left[0] < centre - 20  # centre -> left
+    assert right[0] == pytest.approx(centre, abs=2) and right[1] > centre + 20
+    assert lane.pan_label.text() == "R100"
