@@ -362,3 +362,37 @@ def test_zoom_and_scroll_share_one_time_axis(qtbot, make_window, song_path) -> N
     w.zoom_fit()
     (z0, z1), _ = vb.viewRange()
     assert (z0, z1) == pytest.approx((0.0, w.session.duration_s), abs=0.01)
+
+
+def test_playback_on_jack_is_the_sum_of_the_stems(jack_server, qtbot, window_with_stems) -> None:
+    """What the audio callback hands to a real PortAudio stream (JACK dummy server) is the
+    window's stems added up (all lanes at unity, centred): the separation is what is heard."""
+    import time
+
+    w = window_with_stems
+    stems = np.asarray(w.session.mixer.stems, dtype=np.float64)
+    w.toggle_play()  # opens the stream
+    assert w.player.playing, w.errors
+    w.player.pause()
+    blocks: list[np.ndarray] = []
+    orig = w.player._callback
+
+    def spy(outdata, frames, t, status) -> None:  # noqa: ANN001
+        orig(outdata, frames, t, status)
+        blocks.append(outdata.copy())
+
+    w.player._callback = spy  # before the stream is reopened below
+    w.player._stream.close()
+    w.player._stream = None
+    w.player.seek(0)
+    w.player.play()
+    time.sleep(1.0)
+    w.player.pause()
+    heard = np.concatenate(blocks).T.astype(np.float64)  # (2, frames)
+    want = stems.sum(axis=0)
+    n = min(heard.shape[1], want.shape[1])
+    assert n > 30_000 and np.abs(want).max() > 0.01
+    # from the first frame on it is the song; the first 2048 frames fade in (no click)
+    ramp = 2048
+    assert (np.abs(heard[:, :ramp]) <= np.abs(want[:, :ramp]) + 1e-6).all()
+    np.testing.assert_allclose(heard[:, ramp:n], want[:, ramp:n], rtol=0, atol=1e-5)
