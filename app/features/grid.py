@@ -208,7 +208,7 @@ class GridController(QObject):
                 metronome.set_grid(None)
         if a is not None and 20.0 <= a.tempo_bpm <= 300.0:
             w.practice.show_bpm(round(a.tempo_bpm, 1))
-            w.practice.bpm_changed.emit(float(round(a.tempo_bpm, 1)))
+            w._set_bpm(float(round(a.tempo_bpm, 1)))  # the metronome's steady BPM too
 
     @property
     def beats_per_bar(self) -> int:
