@@ -123,9 +123,11 @@ def _download(store: Any, name: str, quiet: bool, force: bool) -> int:
 
     bar: Any = None
 
+    show = not quiet and sys.stderr.isatty()  # no bar in a log file (as the other commands)
+
     def progress(done: int, total: int | None) -> None:
         nonlocal bar
-        if quiet:
+        if not show:
             return
         if bar is None:
             bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,

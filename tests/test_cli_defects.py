@@ -338,9 +338,10 @@ def test_ctrl_c_of_a_download_keeps_the_partial_file_for_resume(tmp_path, tiny_c
         assert "Traceback" not in err
         assert part.stat().st_size == 300_000  # kept for resume
         assert not list(store.glob("*.safetensors"))  # nothing installed
-        # the next run resumes from there
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env,
+        # the next run resumes from there (without --quiet: stderr is a pipe, so no bar)
+        done = subprocess.run(argv[:-1], capture_output=True, text=True, cwd=ROOT, env=env,
                               timeout=120)
         assert done.returncode == 0, done.stderr
+        assert "%|" not in done.stderr and "\r" not in done.stderr, done.stderr
         assert server.requests[-1]["headers"].get("Range") == "bytes=300000-"
         assert (store / f"{AUTHORS_MODEL}.safetensors").is_file() and not part.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -270,6 +271,7 @@ def test_cli_download_shows_progress(server, tmp_path, monkeypatch, capsys, tiny
     monkeypatch.setattr("core.model_store.default_catalogue", lambda: {AUTHORS_MODEL: relaxed})
     monkeypatch.setenv("STEMWEAVE_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv(url_env_var(AUTHORS_MODEL), server.url)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a bar only on a terminal
     assert main(["models", "download", AUTHORS_MODEL]) == 0
     out = capsys.readouterr()
     assert "installed 'metatasnet-musdb18'" in out.out
