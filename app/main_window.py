@@ -148,8 +148,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
     def _build_widgets(self) -> None:
         self.transport = Transport()
         self.separate_button = QPushButton("Separate")
-        self.separate_button.setToolTip("Separate the song into drums, bass, other and vocals "
-                                        "(Ctrl+Return)")
+        self.separate_button.setToolTip("Separate the song into the model's stems, e.g. drums, "
+                                        "bass, other and vocals (Ctrl+Return)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the separation")
         self.progress = QProgressBar()
@@ -183,6 +183,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         ruler_col.addWidget(self.timeline)
         ruler_layout.addLayout(ruler_col, 1)
         col.addWidget(ruler_row)
+        #: the column holding the lanes (lanes are added and removed as models change).
+        self.lane_column = col
         for lane in self.lanes:
             lane.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
             col.addWidget(lane, 1)
@@ -351,14 +353,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.timeline.loop_changed.connect(self._loop_dragged)
         self.timeline.seek_requested.connect(self._seek_clicked)
         for lane in self.lanes:
-            for b in (lane.mute_button, lane.solo_button, lane.view_button):
-                b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            lane.gain_changed.connect(s.set_gain_db)
-            lane.mute_toggled.connect(s.set_mute)
-            lane.solo_toggled.connect(s.set_solo)
-            lane.pan_changed.connect(s.set_pan)
-            lane.mode_changed.connect(self.set_lane_mode)
-            lane.seek_requested.connect(self._seek_clicked)
+            self._wire_lane(lane)
         p = self.practice
         p.tempo_changed.connect(self._set_tempo)
         p.pitch_changed.connect(self._set_pitch)
@@ -513,6 +508,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.timeline.set_region(0.0, 0.0)
         self.transport.show_loop(False)
         self.transport.show_playing(False)
+        self._sync_lanes()  # one lane per stem of this song's model (4, 6, ...)
         for lane in self.lanes:
             lane.show_state(s.mixer.lanes[lane.lane])
             lane.view.set_loop(0.0, 0.0, False)

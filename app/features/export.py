@@ -59,7 +59,7 @@ class ExportMixin:
         dlg = ExportDialog(self, folder=self.settings.export_dir,
                            have_stems=s.stems_complete, have_loop=self.loop_s[1] > self.loop_s[0],
                            fmt=self.settings.export_format, bits=self.settings.export_bits,
-                           tempo=tempo, semitones=semitones)
+                           tempo=tempo, semitones=semitones, stems=s.stem_names)
         if dlg.exec():
             self.export(dlg.options())
 

@@ -8,17 +8,65 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtWidgets import QSizePolicy
 
 from app.widgets.lane_view import SPECTROGRAM
+from app.widgets.stem_lane import StemLane
 from app.workers import SpectrogramWorker, describe_error
 
 
 class LanesMixin:
     """Lanes feature of the main window."""
 
+    def _wire_lane(self, lane: StemLane) -> None:
+        """Connect a lane's intents to the session and the window."""
+        s = self.session
+        for b in (lane.mute_button, lane.solo_button, lane.view_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        lane.gain_changed.connect(s.set_gain_db)
+        lane.mute_toggled.connect(s.set_mute)
+        lane.solo_toggled.connect(s.set_solo)
+        lane.pan_changed.connect(s.set_pan)
+        lane.mode_changed.connect(self.set_lane_mode)
+        lane.seek_requested.connect(self._seek_clicked)
+
+    def _sync_lanes(self) -> None:
+        """One lane per name of :attr:`Session.lane_names` (the mix, then the model's stems:
+        four, six, ...): stem lanes whose names differ are replaced, missing ones added, extra
+        ones removed; the practice panel's presets follow the stems."""
+        names = tuple(self.session.lane_names)
+        if tuple(lane.name for lane in self.lanes) == names:
+            return
+        keep = 1
+        while keep < min(len(names), len(self.lanes)) and self.lanes[keep].name == names[keep]:
+            keep += 1
+        for lane in self.lanes[keep:]:
+            self.lane_column.removeWidget(lane)
+            lane.setParent(None)
+            lane.deleteLater()
+        del self.lanes[keep:]
+        s = self.session
+        at = self.lane_column.indexOf(self.lanes[-1]) + 1
+        for i in range(keep, len(names)):
+            lane = StemLane(i, names[i])
+            lane.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            self.lane_column.insertWidget(at + i - keep, lane, 1)
+            lane.view.setXLink(self.timeline)
+            self._wire_lane(lane)
+            if s.is_open:
+                lane.view.getPlotItem().getViewBox().setLimits(xMin=0.0, xMax=s.duration_s,
+                                                               minXRange=0.01)
+                if s.mixer is not None and i < len(s.mixer.lanes):
+                    lane.show_state(s.mixer.lanes[i])
+            self.lanes.append(lane)
+        self.practice.set_stems(names[1:])
+        if self.fit_heights_action.isChecked():
+            self.set_fit_heights(True)
+
     def _stems_reset(self) -> None:
         s = self.session
+        self._sync_lanes()
         self.update_heard()
         for lane in self.lanes[1:]:
             lane.view.set_envelope(s.envelopes[lane.lane], s.sample_rate)

@@ -68,7 +68,7 @@ class PracticeMixin:
         mixer = self.session.mixer
         if mixer is None:
             raise StemweaveError("Open a song first.")
-        return capture_preset(name, mixer, tempo=self.practice.tempo,
+        return capture_preset(name, mixer, self.session.stem_names, tempo=self.practice.tempo,
                               semitones=self.practice.semitones)
 
     def _apply_preset(self, preset: Any) -> None:
@@ -78,7 +78,7 @@ class PracticeMixin:
         if mixer is None:
             return
         self.reset_mixer()  # lanes the preset does not name (and every pan) start from neutral
-        apply_preset(preset, mixer)
+        apply_preset(preset, mixer, self.session.stem_names)
         for lane in self.lanes:
             lane.show_state(mixer.lanes[lane.lane])
         self.update_heard()

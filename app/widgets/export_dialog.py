@@ -6,6 +6,7 @@ offers to apply tempo and pitch to the stems too (otherwise they keep the song's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,8 @@ class ExportOptions:
 
     Attributes:
         folder: output folder.
-        sources: ``"mix"`` (the mix as heard) and/or stem indices 0..3.
+        sources: ``"mix"`` (the mix as heard) and/or stem indices (0-based, in the model's
+            stem order).
         fmt: ``"wav"``, ``"flac"`` or ``"mp3"`` (320 kbit/s).
         bits: ``"16"``, ``"24"`` or ``"32f"`` (WAV only); ignored for MP3.
         loop_only: export only the loop region.
@@ -52,7 +54,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, parent: QWidget | None, *, folder: str, have_stems: bool,
                  have_loop: bool, fmt: str = "wav", bits: str = "24", tempo: float = 1.0,
-                 semitones: float = 0.0) -> None:
+                 semitones: float = 0.0, stems: Sequence[str] = STEMS) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
         practice = []
@@ -71,7 +73,7 @@ class ExportDialog(QDialog):
             "Off: stems keep the song's own tempo and key (as separated)." if practice else
             "Tempo 100 % and pitch 0: stems are exported as separated.")
         self.stem_boxes = []
-        for name in STEMS:
+        for name in stems:  # one box per stem of the song's model (four, six, ...)
             box = QCheckBox(name.capitalize())
             box.setEnabled(have_stems)
             box.setChecked(have_stems)

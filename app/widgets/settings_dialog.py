@@ -84,9 +84,10 @@ class SettingsDialog(QDialog):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Model", "Kind", "Status", "Size", "Description"])
+        self.tree.setHeaderLabels(["Model", "Family", "Stems", "Kind", "Status", "Size",
+                                   "Description"])
         self.tree.setRootIsDecorated(False)
-        self.tree.header().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
         self.use_button = QPushButton("Use selected")
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel download")
@@ -165,14 +166,19 @@ class SettingsDialog(QDialog):
                 status = "partial download" if info.partial_bytes else "not downloaded"
             else:
                 status = "missing"
-            item = QTreeWidgetItem([info.name, info.kind, status, _size(info.size_bytes),
+            size = _size(info.size_bytes)
+            if info.size_bytes is not None and getattr(info, "size_estimated", False):
+                size = "~" + size  # an estimate: the exact size is not published
+            stems = info.stems or ()
+            item = QTreeWidgetItem([info.name, info.family, f"{len(stems)}: {', '.join(stems)}"
+                                    if stems else "?", info.kind, status, size,
                                     info.description])
             item.setData(0, Qt.ItemDataRole.UserRole, info)
-            item.setToolTip(4, info.description)
+            item.setToolTip(6, info.description)
             self.tree.addTopLevelItem(item)
             if info.name == self.model_value:
                 item.setSelected(True)
-        for c in range(4):
+        for c in range(6):
             self.tree.resizeColumnToContents(c)
         self._selection_changed()
 

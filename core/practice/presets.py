@@ -11,7 +11,8 @@ optional tempo and pitch -- that round-trips through JSON-friendly dicts (:meth:
 ``set_pan(name, p)`` keyed by stem name. :func:`capture_preset` reads a mixer back into a preset.
 
 Built-in presets (:func:`builtin_presets`): "full mix", "karaoke" (vocals off), "drummer" (drums
-off), "bassist" (bass off), and "only <stem>" for every stem. They name every lane, so applying
+off), "bassist" (bass off), "no guitar" and "no piano" (six-stem models), and "only <stem>" for
+every stem. They name every lane, so applying
 one undoes any previous preset or solo; they mute rather than solo, so the mixture still plays
 where a separation has not reached yet.
 """
@@ -179,13 +180,15 @@ def builtin_presets(stems: Iterable[str] = STEMS) -> list[Preset]:
     """The built-in presets for a song's stems.
 
     Returns:
-        "full mix", "karaoke" (vocals off), "drummer" (drums off), "bassist" (bass off) -- each
-        only when that stem exists -- then "only <stem>" for every stem. Every preset names all
-        lanes (mixture included) with 0 dB, no solo; pans are left alone.
+        "full mix", "karaoke" (vocals off), "drummer" (drums off), "bassist" (bass off),
+        "no guitar", "no piano" (six-stem models) -- each only when that stem exists -- then
+        "only <stem>" for every stem. Every preset names all lanes (mixture included) with
+        0 dB, no solo; pans are left alone.
     """
     stems = list(stems)
     out = [Preset("full mix", _full(stems), builtin=True)]
-    for name, stem in (("karaoke", "vocals"), ("drummer", "drums"), ("bassist", "bass")):
+    for name, stem in (("karaoke", "vocals"), ("drummer", "drums"), ("bassist", "bass"),
+                       ("no guitar", "guitar"), ("no piano", "piano")):
         if stem in stems:
             out.append(Preset(name, _full(stems, off=[stem]), builtin=True))
     for stem in stems:
