@@ -10,8 +10,8 @@ Usage::
     .venv/bin/python bench/bench_builtin.py                    # the shipped builtin.safetensors
     .venv/bin/python bench/bench_builtin.py --candidates       # a grid of small configurations
     .venv/bin/python bench/bench_builtin.py --config '{"N": 96, "B": 64, ...}'
-    .venv/bin/python bench/bench_builtin.py --sdr /work/data/synth --out /work/data/eval
-        # BSSEval v4 SDR of the model and of the ideal-ratio-mask oracle on a prepared split
+    .venv/bin/python bench/bench_builtin.py --sdr DATA --model builtin --model OLD.safetensors
+        # BSSEval v4 SDR of each model, the ideal-ratio-mask oracle and mixture/4 on a split
 """
 
 from __future__ import annotations
@@ -91,26 +91,42 @@ def irm_oracle(stems: np.ndarray, n_fft: int = 2048, hop: int = 512) -> np.ndarr
     return est[..., : stems.shape[-1]].astype(np.float32)
 
 
-def sdr_report(data: str, split: str, model: str | None, out: str, max_s: float | None) -> None:
-    """Print BSSEval v4 SDR (median over frames, then tracks) of the model and the IRM oracle.
+def _score_song(job: tuple) -> tuple[str, dict[str, dict]]:
+    """Score one song for every row (a worker process's job)."""
+    from training.evaluate import score_track
+
+    name, stems, rate, models = job
+    torch.set_num_threads(1)
+    rows = {"IRM oracle": score_track(stems, irm_oracle(stems), rate),
+            "mixture / 4": score_track(stems, np.repeat(stems.sum(0)[None] / 4, 4, 0), rate)}
+    if models:
+        from core.separator import Separator
+
+        for label, path in models:
+            est = np.asarray(Separator(path, device="cpu").separate(stems.sum(0), rate),
+                             np.float32)
+            rows[label] = score_track(stems, est, rate)
+    return name, rows
+
+
+def sdr_report(data: str, split: str, models: list[str], out: str, max_s: float | None,
+               workers: int = 1) -> None:
+    """Print BSSEval v4 SDR (median over frames, then tracks) of each model, the IRM oracle and
+    the trivial "mixture / 4 as every stem" baseline.
 
     Songs with a stem that is silent throughout are skipped (BSSEval is undefined for them).
-    Scores go to ``out/oracle`` and ``out/model`` (``scores.json``/``scores.csv``); with
-    ``model=None`` only the oracle is computed.
+    Scores of each row go to ``out/<row>/scores.{json,csv}``.
     """
-    from training.evaluate import EvalResult, _median_over_tracks, score_track, write_scores
+    from concurrent.futures import ProcessPoolExecutor
+
+    from core.model_store import resolve_model
+    from training.evaluate import EvalResult, _median_over_tracks, write_scores
     from training.prepared import RATES, list_songs
 
     rate = RATES[-1]
-    separator = None
-    if model is not None:
-        from core.model_store import resolve_model
-        from core.separator import Separator
-
-        model = str(resolve_model(model))
-        separator = Separator(model, device="cpu")
-    results: dict[str, dict] = {"IRM oracle": {}, "model": {}}
-    skipped = []
+    resolved = [(Path(m).stem if m != "builtin" else "built-in model", str(resolve_model(m)))
+                for m in models]
+    jobs, skipped = [], []
     for song in list_songs(data, split):
         n = song.frames_8k * rate // RATES[0]
         if max_s:
@@ -119,23 +135,27 @@ def sdr_report(data: str, split: str, model: str | None, out: str, max_s: float 
         if not np.abs(stems).reshape(4, -1).max(axis=1).all():
             skipped.append(song.name)
             continue
-        results["IRM oracle"][song.name] = score_track(stems, irm_oracle(stems), rate)
-        if separator is not None:
-            est = np.asarray(separator.separate(stems.sum(0), rate), np.float32)
-            results["model"][song.name] = score_track(stems, est, rate)
-    rows = []
+        jobs.append((song.name, stems, rate, resolved))
+    results: dict[str, dict] = {}
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(_score_song, jobs))
+    else:
+        done = [_score_song(job) for job in jobs]
+    for name, rows in done:
+        for label, scores in rows.items():
+            results.setdefault(label, {})[name] = scores
+    table = []
     for label, tracks in results.items():
-        if tracks:
-            res = EvalResult(tracks, _median_over_tracks(tracks), model or label, data, False)
-            write_scores(res, Path(out) / ("oracle" if label == "IRM oracle" else "model"))
-            rows.append((label, res))
-    count = len(results["IRM oracle"])
-    print(f"BSSEval v4 SDR (dB), median over 1-s frames then {count} {split} songs"
+        res = EvalResult(tracks, _median_over_tracks(tracks), label, data, False)
+        write_scores(res, Path(out) / label.replace(" ", "_").replace("/", ""))
+        table.append((label, res))
+    print(f"BSSEval v4 SDR (dB), median over 1-s frames then {len(jobs)} {split} songs"
           + (f" (skipped, a stem silent throughout: {', '.join(skipped)})" if skipped else ""))
-    print(f"{'':14}" + "".join(f"{s:>9}" for s in STEMS) + f"{'mean':>9}")
-    for label, res in rows[::-1]:
+    print(f"{'':24}" + "".join(f"{s:>9}" for s in STEMS) + f"{'mean':>9}")
+    for label, res in table:
         vals = [res.median[s]["SDR"] for s in STEMS]
-        print(f"{label:14}" + "".join(f"{v:9.2f}" for v in vals) + f"{np.mean(vals):9.2f}")
+        print(f"{label:24}" + "".join(f"{v:9.2f}" for v in vals) + f"{np.mean(vals):9.2f}")
 
 
 def main() -> int:
@@ -145,17 +165,20 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--candidates", action="store_true", help="time a grid of configurations")
     ap.add_argument("--config", help="JSON of ModelConfig fields to time (untrained weights)")
-    ap.add_argument("--model", help="a weights file (default: the built-in model)")
+    ap.add_argument("--model", action="append",
+                    help="a weights file or model name (default: the built-in model); --sdr "
+                         "takes several, one row each")
     ap.add_argument("--sdr", metavar="DATA", help="score model and IRM oracle on a prepared set")
     ap.add_argument("--split", default="test", help="split for --sdr")
     ap.add_argument("--out", default="/tmp/stemweave_bench_eval", help="scores folder for --sdr")
     ap.add_argument("--max-s", type=float, default=None, help="--sdr: first seconds only")
     ap.add_argument("--oracle-only", action="store_true", help="--sdr: skip the model")
+    ap.add_argument("--workers", type=int, default=1, help="--sdr: songs scored in parallel")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.sdr:
-        model = None if args.oracle_only else (args.model or "builtin")
-        sdr_report(args.sdr, args.split, model, args.out, args.max_s)
+        models = [] if args.oracle_only else (args.model or ["builtin"])
+        sdr_report(args.sdr, args.split, models, args.out, args.max_s, args.workers)
         return 0
     torch.manual_seed(0)
     if args.candidates or args.config:
@@ -165,7 +188,7 @@ def main() -> int:
             print(f"{json.dumps(fields)}  size={size_mb(model):.2f} MB  "
                   f"RTF(stereo, {args.threads} threads)={rtf(model, args.seconds):.3f}", flush=True)
         return 0
-    path = Path(args.model) if args.model else builtin_model_path()
+    path = Path(args.model[0]) if args.model else builtin_model_path()
     model = load_model(path)
     print(f"model: {path} ({path.stat().st_size / 1e6:.2f} MB on disk)")
     print(f"config: {model.config.to_json()}")

@@ -25,6 +25,11 @@ def add_parser(sub: Any) -> None:
                     "song is written as an audio file. Same seed, same output.",
     )
     p.add_argument("outdir", nargs="?", help="prepared dataset folder to create or extend")
+    p.add_argument("--source", choices=["procedural", "sampled"], default="procedural",
+                   help="procedural: numpy/scipy instruments (default); sampled: General MIDI "
+                        "SoundFonts through FluidSynth, sung vocals and pedalboard production, "
+                        "SoundFonts split by family (FluidR3 is the test split only; needs "
+                        "bash scripts/setup_training.sh)")
     p.add_argument("--songs", type=int, default=100, help="training songs (default 100)")
     p.add_argument("--valid", type=int, default=0, help="validation songs")
     p.add_argument("--test", type=int, default=0, help="test songs")
@@ -91,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         root = generate_dataset(args.outdir, args.songs, args.seconds, args.seed, args.valid,
                                 args.test, args.workers, args.sample_rate or TRAIN_RATE,
-                                progress)
+                                progress, source=args.source)
     finally:
         if bar is not None:
             bar.close()

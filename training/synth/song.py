@@ -92,21 +92,34 @@ def render_song(rng: np.random.Generator, seconds: float, sample_rate: int = TRA
     return out.astype(np.float32), plan
 
 
-def _write_one(job: tuple[str, str, str, int, int, float, int]) -> str:
-    root, split, name, seed, index, seconds, sr = job
+#: song sources ``generate_dataset`` can write, and the prefix of their song folders.
+SOURCES: dict[str, str] = {"procedural": "synth", "sampled": "sampled"}
+
+
+def _write_one(job: tuple[str, str, str, int, int, float, int, str]) -> str:
+    root, split, name, seed, index, seconds, sr, source = job
     if prepared.song_done(root, split, name):
         return name
-    stems, plan = render_song(song_rng(seed, index, split), seconds, sr)
-    source = (f"stemweave synth seed={seed} split={split} index={index} tempo={plan.tempo:.1f} "
-              f"key={plan.key} mode={plan.mode}")
-    prepared.write_song(root, split, name, stems, sr, source=source)
+    rng = song_rng(seed, index, split)
+    if source == "sampled":
+        from training.sampled import render_sampled_song  # needs FluidSynth and pedalboard
+
+        song = render_sampled_song(rng, seconds, split, sr)
+        stems, plan = song.stems, song.plan
+        extra = "; ".join(f"{k}: {v}" for k, v in song.info.items())
+    else:
+        stems, plan = render_song(rng, seconds, sr)
+        extra = ""
+    text = (f"stemweave synth --source {source} seed={seed} split={split} index={index} "
+            f"tempo={plan.tempo:.1f} key={plan.key} mode={plan.mode}")
+    prepared.write_song(root, split, name, stems, sr, source=f"{text}; {extra}" if extra else text)
     return name
 
 
 def generate_dataset(
     root: str | os.PathLike[str], songs: int, seconds: float = 30.0, seed: int = 0,
     valid: int = 0, test: int = 0, workers: int = 1, sample_rate: int = TRAIN_RATE,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, source: str = "procedural",
 ) -> Path:
     """Generate songs straight into a prepared dataset (``training.prepared`` format).
 
@@ -123,15 +136,20 @@ def generate_dataset(
         workers: processes rendering in parallel.
         sample_rate: rendering rate (resampled by ``write_song`` to the stage rates).
         progress: called with ``(done, total)`` after every song.
+        source: ``procedural`` (:func:`render_song`) or ``sampled``
+            (:func:`training.sampled.render_sampled_song`: SoundFonts by split).
 
     Returns:
         the dataset folder.
     """
+    if source not in SOURCES:
+        raise DataError(f"unknown song source {source!r} (choose from {', '.join(SOURCES)})")
     if songs < 0 or valid < 0 or test < 0 or songs + valid + test == 0:
         raise DataError("ask for at least one song (--songs/--valid/--test)")
     root = prepared.init_dataset(root)
-    jobs = [(str(root), split, f"synth_{split}_{seed}_{i:05d}", seed, i, float(seconds),
-             int(sample_rate))
+    prefix = SOURCES[source]
+    jobs = [(str(root), split, f"{prefix}_{split}_{seed}_{i:05d}", seed, i, float(seconds),
+             int(sample_rate), source)
             for split, count in (("train", songs), ("valid", valid), ("test", test))
             for i in range(count)]
     total = len(jobs)

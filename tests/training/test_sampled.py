@@ -1,0 +1,167 @@
+"""Tests of the sampled song source (``training.sampled``): SoundFonts through FluidSynth,
+sung vocals, production, and the split policy that keeps held-out timbres out of training."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import DataError
+from training.sampled import fonts as fontlib
+from training.sampled import production, render_sampled_song, voices
+from training.synth import generate_dataset, song_rng
+from training.synth.compose import Note
+
+ROOT = Path(__file__).resolve().parents[2]
+SR = 16000
+TRAIN_GM = fontlib.FONTS[0]  # TimGM6mb, installed by scripts/setup.sh
+
+pytestmark = pytest.mark.skipif(TRAIN_GM.path() is None,
+                                reason="TimGM6mb.sf2 not installed (bash scripts/setup.sh)")
+
+
+@pytest.fixture
+def stand_in_fonts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every font of the registry present, each a link to TimGM6mb under its own file name, and
+    nothing else searched: the split policy is then tested the same on every machine."""
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    for font in fontlib.FONTS:
+        if font.kind == "gm":
+            (folder / font.file).symlink_to(TRAIN_GM.path())
+    monkeypatch.setattr(fontlib, "SEARCH_DIRS", ())
+    monkeypatch.setenv(fontlib.ENV_DIRS, str(folder))
+    return folder
+
+
+def test_split_families_are_disjoint_and_fluidr3_is_test_only() -> None:
+    seen: dict[str, str] = {}
+    for split in ("train", "valid", "test"):
+        for font in fontlib.fonts_for_split(split):
+            assert seen.setdefault(font.family, split) == split, font
+    assert {f.family for f in fontlib.fonts_for_split("test")} == {"fluidr3"}
+    assert [f.name for f in fontlib.fonts_for_split("test")] == ["fluidr3-gm"]
+    assert not any(f.family == "fluidr3" for f in fontlib.fonts_for_split("train"))
+    assert not set(voices.ESPEAK_VOICES) & set(
+        __import__("training.sampled.song", fromlist=["x"]).SPEECH_VOICES["test"])
+
+
+def test_held_out_font_never_reaches_the_training_split(tmp_path: Path,
+                                                        stand_in_fonts: Path) -> None:
+    root = generate_dataset(tmp_path / "data", songs=3, seconds=1.0, seed=5, valid=1, test=2,
+                            sample_rate=SR, source="sampled")
+    used: dict[str, str] = {}
+    for meta in root.glob("*/*/meta.json"):
+        info = json.loads(meta.read_text())
+        used[info["name"]] = info["source"]
+    assert len(used) == 6
+    for name, source in used.items():
+        fonts_named = {f.name for f in fontlib.FONTS if f.name in source}
+        assert fonts_named, source
+        split = name.split("_")[1]
+        allowed = {f.name for f in fontlib.fonts_for_split(split)}
+        assert fonts_named <= allowed, (name, source)
+        if split == "train":
+            assert "fluidr3" not in source and "csound" not in source
+        if split == "test":
+            assert fonts_named == {"fluidr3-gm"}
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ() -> None:
+    a = render_sampled_song(song_rng(3, 0), 3.0, "train", SR)
+    b = render_sampled_song(song_rng(3, 0), 3.0, "train", SR)
+    c = render_sampled_song(song_rng(3, 1), 3.0, "train", SR)
+    assert a.stems.shape == (4, 2, 3 * SR) and a.stems.dtype == np.float32
+    assert a.stems.tobytes() == b.stems.tobytes() and a.info == b.info
+    assert not np.array_equal(a.stems, c.stems)
+
+
+def test_a_fresh_process_renders_the_same_song() -> None:
+    """No state of an earlier render (a cached synthesiser, a pad's release) leaks into the
+    next: song 1 alone in a new process equals song 1 rendered after song 0."""
+    code = ("import sys, numpy as np; from training.sampled import render_sampled_song as r; "
+            "from training.synth import song_rng as s; "
+            f"[r(s(3, i), 1.5, 'train', {SR}) for i in map(int, sys.argv[2:])]; "
+            f"np.save(sys.argv[1], r(s(3, 1), 1.5, 'train', {SR}).stems)")
+    out = []
+    for before in ([], ["0"]):
+        path = ROOT / f".pytest_sampled_{len(before)}.npy"
+        try:
+            subprocess.run([sys.executable, "-c", code, str(path), *before], check=True,
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+            out.append(np.load(path))
+        finally:
+            path.unlink(missing_ok=True)
+    assert out[0].tobytes() == out[1].tobytes()
+
+
+def test_bus_keeps_the_stems_summing_to_the_mixture() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    stems = np.stack([np.stack([np.sin(2 * np.pi * f * t) * (1 + np.sin(t * k))] * 2) * 0.3
+                      for k, f in enumerate((60.0, 110.0, 440.0, 880.0))])
+    per_stem = production.bus_process(stems, SR, np.random.default_rng(7))
+    as_one = production.bus_process(stems.sum(axis=0, keepdims=True), SR,
+                                    np.random.default_rng(7))[0]
+    np.testing.assert_allclose(per_stem.sum(axis=0), as_one, atol=1e-4)  # float32 plugins
+    # the bus does something: levels move with the compressor
+    assert np.abs(per_stem - stems).max() > 1e-3
+    del rng
+
+
+def test_silence_stays_digital_silence() -> None:
+    from training.synth.compose import plan_song
+
+    # a song whose composition lacks a stem altogether (composing is cheap; render just it)
+    def lacks_a_stem(i: int) -> bool:
+        plan = plan_song(song_rng(11, i), 3.0)
+        return not (plan.drums and plan.bass and plan.vocals)
+
+    index = next(i for i in range(200) if lacks_a_stem(i))
+    song = render_sampled_song(song_rng(11, index), 3.0, "train", SR)
+    notes = {0: song.plan.drums, 1: song.plan.bass, 3: song.plan.vocals}
+    assert any(not n for n in notes.values())
+    for i, stem_notes in notes.items():
+        if not stem_notes:
+            assert not song.stems[i].any(), f"stem {i} has no notes but is not digital silence"
+        elif min(n.start for n in stem_notes) > 0.2:  # before the first note: exact zeros
+            first = int((min(n.start for n in stem_notes) - 0.05) * SR)
+            assert not song.stems[i, :, :first].any()
+        else:
+            assert song.stems[i].any()
+
+
+def test_speech_singer_sings_the_note_pitch() -> None:
+    rng = np.random.default_rng(1)
+    for midi in (57, 69):
+        y = voices.render_speech_singer([Note(0.1, 1.2, float(midi), 0.9, syllable="la")],
+                                        int(1.6 * SR), SR, rng, ("en+m3",))
+        assert y.shape == (2, int(1.6 * SR)) and np.abs(y).max() > 0.1
+        f0 = voices._median_f0(y[0, int(0.3 * SR):int(1.0 * SR)].astype(np.float64), SR)
+        target = 440.0 * 2 ** ((midi - 69) / 12)
+        assert abs(12 * np.log2(f0 / target)) < 0.7, (midi, f0, target)
+
+
+def test_missing_soundfonts_name_the_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fontlib, "SEARCH_DIRS", ())
+    monkeypatch.delenv(fontlib.ENV_DIRS, raising=False)
+    with pytest.raises(DataError, match="fluid-soundfont-gm"):
+        render_sampled_song(song_rng(0, 0), 1.0, "test", SR)
+
+
+def test_cli_writes_sampled_songs(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    r = subprocess.run([sys.executable, "-m", "stemweave", "synth", str(out), "--source",
+                        "sampled", "--songs", "1", "--seconds", "1.5", "--no-progress"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(next(out.glob("train/sampled_train_0_00000/meta.json")).read_text())
+    assert "--source sampled" in meta["source"] and "timgm6mb" in meta["source"]
+    audio = np.load(out / "train" / "sampled_train_0_00000" / "audio_32000.npy")
+    assert audio.shape[:2] == (4, 2) and np.abs(audio).max() > 0.01
