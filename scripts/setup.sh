@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything Stemweave needs on a Debian/Ubuntu machine: system packages (audio, Qt's
-# xcb libraries, a JACK dummy server and Xvfb for the tests, ffmpeg for M4A/video input), then a
-# virtual environment in .venv with the project installed in editable mode.
+# xcb libraries, a JACK dummy server and Xvfb for the tests, ffmpeg for M4A/video input,
+# FluidSynth's library, a 6-MB General MIDI SoundFont and espeak-ng for the sampled-song tests),
+# then a virtual environment in .venv with the project installed in editable mode.
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/.."
 SYSTEM_PACKAGES=(libsndfile1 libportaudio2 jackd2 xvfb xauth ffmpeg
   libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
-  libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-randr0)
+  libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-randr0
+  libfluidsynth3 timgm6mb-soundfont espeak-ng)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
