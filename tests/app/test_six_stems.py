@@ -49,8 +49,8 @@ def test_six_lanes_mixer_presets(qtbot, six_window):
     assert mixer.lanes[5].mute
     w.lanes[5].mute_button.click()
     # the practice panel offers presets for the six stems, and "no guitar" mutes guitar only
-    offered = {b.text() for b in w.practice.findChildren(type(w.lanes[5].mute_button))}
-    assert {"no guitar", "only piano"} <= offered, offered
+    offered = set(w.practice.preset_buttons)
+    assert {"no guitar", "no piano", "only guitar", "only piano", "karaoke"} <= offered, offered
     w._apply_preset(builtin_preset("no guitar", SIX))
     assert [mixer.lanes[i].mute for i in range(7)] == [False] * 5 + [True, False]
     assert w.lanes[5].mute_button.isChecked()
@@ -75,3 +75,16 @@ def test_export_all_six(qtbot, six_window, tmp_path):
         assert rate == w.session.sample_rate
         np.testing.assert_allclose(data.T, np.clip(w.session.mixer.stems[i], -1, 1),
                                    atol=2e-4)
+
+
+def test_back_to_four_stems_removes_the_extra_lanes(qtbot, six_window, tiny_checkpoint):
+    w = six_window
+    w.settings.model = str(tiny_checkpoint)
+    with qtbot.waitSignal(w.separation_ended, timeout=120_000) as blocker:
+        assert w.separate() is not None  # "separate again" with a four-stem model
+    assert blocker.args == ["finished"], w.errors
+    assert [lane.name for lane in w.lanes] == ["mix", "drums", "bass", "other", "vocals"]
+    assert w.session.mixer.stems.shape[0] == 4
+    qtbot.waitUntil(lambda: len(w.findChildren(type(w.lanes[1]))) == 5, timeout=5_000)
+    offered = set(w.practice.preset_buttons)
+    assert "no guitar" not in offered and "only piano" not in offered and "karaoke" in offered
