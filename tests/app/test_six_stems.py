@@ -88,3 +88,27 @@ def test_back_to_four_stems_removes_the_extra_lanes(qtbot, six_window, tiny_chec
     qtbot.waitUntil(lambda: len(w.findChildren(type(w.lanes[1]))) == 5, timeout=5_000)
     offered = set(w.practice.preset_buttons)
     assert "no guitar" not in offered and "only piano" not in offered and "karaoke" in offered
+
+
+def test_model_picker_shows_family_stems_and_size(qtbot, tmp_path):
+    from app.settings import Settings
+    from app.widgets.settings_dialog import SettingsDialog
+
+    release = write_release_file(tiny_htdemucs(SIX, seed=3), tmp_path / "dl", "six")
+    store = ModelStore(tmp_path / "models")
+    store.import_(str(release), name="six")
+    dlg = SettingsDialog(None, Settings.from_file(tmp_path / "s.ini"), store)
+    qtbot.addWidget(dlg)
+    header = dlg.tree.headerItem()
+    columns = [header.text(c) for c in range(header.columnCount())]
+    rows = {dlg.tree.topLevelItem(i).text(0): dlg.tree.topLevelItem(i)
+            for i in range(dlg.tree.topLevelItemCount())}
+    col = columns.index
+    six = rows["six"]
+    assert six.text(col("Family")) == "htdemucs"
+    assert six.text(col("Stems")) == "6: " + ", ".join(SIX)
+    assert six.text(col("Size")).endswith("MB") and not six.text(col("Size")).startswith("~")
+    catalogue = rows["htdemucs_6s"]
+    assert catalogue.text(col("Stems")).startswith("6: ")
+    assert catalogue.text(col("Size")).startswith("~")  # estimated, not published
+    assert rows["htdemucs_ft"].text(col("Family")) == "htdemucs"
