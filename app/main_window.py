@@ -482,8 +482,9 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._tick(force=True)
         restored = self.restore_song()
         grid = self.grid.analysis
-        if not restored or (s.stems_complete and grid is not None and grid.source != "stems"):
-            self.grid.start(use_stems=s.stems_complete)
+        stems = s.stems_complete and self.settings.grid_from_stems
+        if not restored or (stems and grid is not None and grid.source != "stems"):
+            self.grid.start(use_stems=stems)
         self.song_loaded.emit()
         self.settings.add_recent_file(song.path)
         self.settings.last_open_dir = str(song.path.parent)

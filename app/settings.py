@@ -168,6 +168,16 @@ class Settings:
         self.store.setValue("grid/auto_analyze", "true" if value else "false")
 
     @property
+    def grid_from_stems(self) -> bool:
+        """Analyse again on the separated stems after a separation (off: the mix only, which
+        measured better with the built-in model, docs/analysis.md)."""
+        return self._str("grid/from_stems", "false").lower() in ("true", "1")
+
+    @grid_from_stems.setter
+    def grid_from_stems(self, value: bool) -> None:
+        self.store.setValue("grid/from_stems", "true" if value else "false")
+
+    @property
     def ruler_bars(self) -> bool:
         """The ruler counts bars:beats (True) or minutes:seconds (False)."""
         return self._str("grid/ruler_bars", "true").lower() in ("true", "1")

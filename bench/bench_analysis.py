@@ -2,8 +2,9 @@
 
 Every generated song (training.synth) comes with its plan: tempo, beat grid (4/4 from 0 s), key
 and chords. This renders ``--songs`` songs of ``--seconds`` and scores ``core.analysis.analyze``
-on the mixture and on the true stems (the stand-in for separated stems: drums + bass for the
-beat, bass + other for the harmony), with mir_eval:
+on the mixture, on the true stems (drums for bar lines, bass + other for the harmony) and, with
+``--separated``, on the stems the built-in model separates from the mixture (what the window
+does after a separation), with mir_eval:
 
 * tempo: estimate within 4 % of the truth (and allowing double/half: "tempo x2"),
 * meter: the fraction of songs found in 4/4 (all generated songs are),
@@ -15,7 +16,8 @@ beat, bass + other for the harmony), with mir_eval:
 
 Usage::
 
-    nice .venv/bin/python bench/bench_analysis.py --songs 20 --seconds 20
+    nice .venv/bin/python bench/bench_analysis.py --songs 20 --seconds 20 --separated
+    nice .venv/bin/python bench/bench_analysis.py --long 600   # time and peak memory, 10 min
 """
 
 from __future__ import annotations
@@ -91,26 +93,62 @@ def _mirex_key(key: str) -> str:
     return f"{names.SHARP_NAMES[tonic]} {mode}"
 
 
+def bench_long(seconds: float) -> None:
+    """Time and peak memory of analysing one long song (a 30-s song repeated)."""
+    import resource
+
+    stems, _ = render_song(song_rng(0, 0, "test"), 30.0, 44100)
+    mix = np.tile(stems.sum(axis=0), (1, int(np.ceil(seconds / 30.0))))[:, :int(seconds * 44100)]
+    analyze(mix[:, :44100 * 5], 44100)  # warm-up (imports, compiled kernels)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    est = analyze(mix, 44100)
+    spent = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{seconds:.0f} s stereo 44.1 kHz song: analysed in {spent:.1f} s "
+          f"({seconds / spent:.0f}x real time); peak RSS {peak:.0f} MB "
+          f"(+{peak - before:.0f} MB over the song in memory); {len(est.beats)} beats, "
+          f"{len(est.chords)} chord spans")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--songs", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="one line per song")
+    parser.add_argument("--separated", action="store_true",
+                        help="also analyse the stems the built-in model separates")
+    parser.add_argument("--long", type=float, metavar="SECONDS",
+                        help="instead: time and peak memory of one song this long")
     args = parser.parse_args()
-    results: dict[str, list[dict]] = {"mix": [], "stems": []}
-    spent = {"mix": 0.0, "stems": 0.0}
+    if args.long:
+        bench_long(args.long)
+        return
+    conditions = ["mix", "stems"] + (["separated"] if args.separated else [])
+    results: dict[str, list[dict]] = {c: [] for c in conditions}
+    spent = dict.fromkeys(conditions, 0.0)
+    separator = None
+    if args.separated:
+        from core.resources import builtin_model_path
+        from core.separator import Separator
+
+        separator = Separator(builtin_model_path(), "cpu", threads=2, precision="fp32")
     for i in range(args.songs):
         stems, plan = render_song(song_rng(args.seed, i, "test"), args.seconds, ANALYSIS_RATE)
         ref = truth(plan, args.seconds)
         mix = stems.sum(axis=0)
-        for cond in ("mix", "stems"):
+        for cond in conditions:
             t0 = time.perf_counter()
             if cond == "mix":
                 est = analyze(mix, ANALYSIS_RATE)
-            else:
+            elif cond == "stems":
                 est = analyze(mix, ANALYSIS_RATE, stems=dict(zip(
                     ("drums", "bass", "other", "vocals"), stems)))
+            else:  # separation time is not counted in s/song
+                sep = separator.separate(mix, ANALYSIS_RATE)
+                t0 = time.perf_counter()
+                est = analyze(mix, ANALYSIS_RATE, stems=dict(zip(separator.stems, sep)))
             spent[cond] += time.perf_counter() - t0
             s = score(ref, est, plan.tempo)
             results[cond].append(s)

@@ -99,7 +99,8 @@ class SeparationMixin:
         self.eta_label.setText("")
         self.statusBar().showMessage("Separation finished.")
         self._update_enabled()
-        self.grid.start(use_stems=True)
+        if self.settings.grid_from_stems:
+            self.grid.start(use_stems=True)
         self.separation_ended.emit("finished")
 
     def _sep_failed(self, error: BaseException) -> None:

@@ -51,6 +51,22 @@ def _mono(audio: np.ndarray, sr: int) -> np.ndarray:
     return np.nan_to_num(x)
 
 
+def _harmonic(y: np.ndarray, chunk_s: float = 30.0, pad_s: float = 2.0) -> np.ndarray:
+    """The harmonic part of ``y`` (librosa HPSS), computed in overlapping chunks so the STFT
+    and its median filters never hold more than ``chunk_s + 2 * pad_s`` seconds at once."""
+    import librosa
+
+    sr = ANALYSIS_RATE
+    n, step, pad = len(y), int(chunk_s * sr), int(pad_s * sr)
+    out = np.empty_like(y)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        lo, hi = max(0, a - pad), min(n, b + pad)
+        h = librosa.effects.harmonic(y[lo:hi], margin=2.0)
+        out[a:b] = h[a - lo:a - lo + (b - a)]
+    return out
+
+
 def analyze(audio: np.ndarray, sample_rate: int, *,
             stems: Mapping[str, np.ndarray] | None = None,
             progress: Callable[[float], None] | None = None) -> Analysis:
@@ -71,8 +87,6 @@ def analyze(audio: np.ndarray, sample_rate: int, *,
     """
     if not available():
         raise AnalysisError(INSTALL_HINT)
-    import librosa
-
     def report(f: float) -> None:
         if progress is not None:
             progress(float(f))
@@ -99,7 +113,7 @@ def analyze(audio: np.ndarray, sample_rate: int, *,
             harm_y = sum(_mono(stems[s], sample_rate) for s in pitched)
         source = "stems"
     else:
-        harm_y = librosa.effects.harmonic(y, margin=2.0)
+        harm_y = _harmonic(y)
         source = "mix"
     report(0.55)
     chroma, bass = harmony.chroma_features(np.asarray(harm_y, dtype=np.float32), sr, rhythm.HOP)

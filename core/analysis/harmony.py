@@ -38,11 +38,14 @@ def _templates() -> np.ndarray:
     for i, (root, q) in enumerate(CHORDS):
         intervals = names.QUALITIES[q][0]
         for k, iv in enumerate(intervals):
-            t[i, (root + iv) % 12] = 1.2 if k == 0 else (0.8 if k == 3 else 1.0)
+            t[i, (root + iv) % 12] = 1.2 if k == 0 else 1.0
     return t / np.linalg.norm(t, axis=1, keepdims=True)
 
 
 _TEMPLATES = _templates()
+
+#: score handicap of four-note chords against triads.
+SEVENTH_PENALTY = 0.09
 
 
 def chroma_features(y: np.ndarray, sr: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,9 +109,10 @@ def chord_scores(chroma: np.ndarray, bass: np.ndarray, tonic: int, mode: str) ->
     scores += 0.35 * b[roots]
     bonus = np.array([0.06 if _in_key(r, q, tonic, mode) else 0.0 for r, q in CHORDS])
     scores += bonus[:, None]
-    # triads are the default; sevenths must earn their extra note
+    # triads are the default; sevenths must earn their extra note (0.09: the best of 0.03-0.12
+    # for the full-symbol recall on 12 songs of the synthesiser's validation split)
     sevenths = np.array([len(names.QUALITIES[q][0]) == 4 for _, q in CHORDS])
-    scores[sevenths] -= 0.03
+    scores[sevenths] -= SEVENTH_PENALTY
     # "no chord" where the beat is nearly silent
     quiet = energy < 0.05 * (np.percentile(energy, 95) + 1e-9)
     none_row = np.where(quiet, 2.0, 0.3)[None, :]
