@@ -335,8 +335,12 @@ class SeparationWorker(Worker):
         def progress(p: Any) -> None:
             self.report(p.fraction, p.eta_s)
 
+        # The engine writes straight into the mixer's buffer, so the stems exist once.
+        direct = (stems.flags.writeable and stems.dtype == np.float32
+                  and stems.shape == (len(sep.stems), *np.shape(mixer.mix)))
         sep.separate(mixer.mix, mixer.sample_rate, progress=progress,
-                     cancel=self.is_cancelled, on_segment=on_segment)
+                     cancel=self.is_cancelled, on_segment=on_segment,
+                     out=stems if direct else None)
         mixer.available_frames = mixer.frames
         if self.cache is not None and self.cache_key:
             try:

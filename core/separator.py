@@ -237,7 +237,8 @@ class Separator:
                  progress: Callable[[Progress], None] | None = None,
                  cancel: Callable[[], bool] | None = None,
                  on_segment: Callable[[int, np.ndarray], None] | None = None,
-                 sum_to_mix: bool = False, lsq_gains: bool = False) -> np.ndarray:
+                 sum_to_mix: bool = False, lsq_gains: bool = False,
+                 out: np.ndarray | None = None) -> np.ndarray:
         """Separate an in-memory song.
 
         Args:
@@ -254,9 +255,13 @@ class Separator:
                 residual is spread equally over the stems (applied after ``lsq_gains``).
             lsq_gains: scale each stem per channel by the least-squares fit of the stems to
                 the mixture (the paper's evaluation post-processing).
+            out: a float32 ``(stems, channels, frames)`` array to fill and return instead of a
+                new one (a caller that keeps the stems anyway, like the GUI's mixer, then holds
+                them once).
 
         Returns:
-            float32 ``(stems, channels, frames)`` at ``sample_rate``, rows in :attr:`stems` order.
+            float32 ``(stems, channels, frames)`` at ``sample_rate``, rows in :attr:`stems` order
+            (``out`` when given).
 
         Raises:
             SeparationError: empty, non-finite or malformed input.
@@ -275,12 +280,17 @@ class Separator:
             raise SeparationError(f"invalid sample rate {sample_rate}")
         if not np.isfinite(x).all():
             raise SeparationError("the input contains NaN or infinite samples")
-        out = np.zeros((len(self.stems), channels, frames), dtype=np.float32)
+        shape = (len(self.stems), channels, frames)
+        if out is None:
+            out = np.zeros(shape, dtype=np.float32)
+        elif out.shape != shape or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 {shape}, not {out.dtype} {out.shape}")
         std = float(x.astype(np.float64).std())
         if std < SILENCE_STD:
             log.warning("the input is digital silence; every stem is silent")
+            out[...] = 0.0
             if sum_to_mix:
-                out = _sum_to_mix(out, x)  # a constant (DC) input is shared by the stems
+                out[...] = _sum_to_mix(out, x)  # a constant (DC) input is shared by the stems
             if on_segment is not None:
                 on_segment(0, out.copy())
             if progress is not None:
@@ -308,7 +318,7 @@ class Separator:
             acc.add(out, x)
             out *= acc.gains().T[:, :, None].astype(np.float32)
             if sum_to_mix:
-                out = _sum_to_mix(out, x)
+                out[...] = _sum_to_mix(out, x)
         return out
 
     # ------------------------------------------------------------------ files

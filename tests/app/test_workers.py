@@ -40,14 +40,15 @@ class _Job(Worker):
         return self.action(self)
 
 
-def _outcome(qtbot, worker: Worker) -> list[tuple[str, object]]:  # noqa: ANN001
+def _outcome(qtbot, worker: Worker,  # noqa: ANN001
+             timeout_ms: int = 30_000) -> list[tuple[str, object]]:
     """Run ``worker`` on a pool; the signals it emitted, in order."""
     got: list[tuple[str, object]] = []
     for name in ("returned", "errored", "aborted"):
         getattr(worker, name).connect(lambda value, name=name: got.append((name, value)))
     worker.finished.connect(lambda: got.append(("finished", None)))
     pool = WorkerPool()
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
+    with qtbot.waitSignal(worker.finished, timeout=timeout_ms):
         pool.start(worker)
     qtbot.waitUntil(lambda: not pool.running(), timeout=5000)
     return got
@@ -161,3 +162,38 @@ def test_separation_refuses_stems_of_another_model(qtbot, tmp_path: Path,
     got = _outcome(qtbot, SeparationWorker(mixer, envs, tiny_native, "cpu"))
     assert got[0][0] == "errored" and isinstance(got[0][1], SeparationError)
     assert "drums, bass, other, vocals" in str(got[0][1]) and "piano" in str(got[0][1])
+
+
+def test_separation_writes_into_the_mixer_stems_once(qtbot, tiny_native: Path) -> None:
+    """The engine fills the mixer's buffer itself: no second full-length copy of the stems
+    (Python-side peak memory of the worker vs the engine allocating its own output)."""
+    import tracemalloc
+
+    from app.workers import get_separator
+
+    rate = 16000
+    t = np.arange(14 * rate) / rate
+    mix = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)])
+    mixer = Mixer(mix.astype(np.float32), rate)
+    mixer.allocate_stems(STEMS)
+    # a low-priority worker on a busy machine: allow minutes, not seconds
+    _outcome(qtbot, SeparationWorker(mixer, [], tiny_native, "cpu"), 300_000)  # loads the model
+    mixer.allocate_stems(STEMS)
+    stems = mixer.stems
+    envs = [EnvelopePyramid(s, compute=False) for s in stems]
+    tracemalloc.start()
+    try:
+        got = _outcome(qtbot, SeparationWorker(mixer, envs, tiny_native, "cpu"), 300_000)
+        worker_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        own = get_separator(tiny_native, "cpu").separate(mixer.mix, rate)
+        engine_peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert got[0][0] == "returned", got
+    assert got[0][1] is stems and mixer.stems is stems
+    assert mixer.available_frames == mixer.frames
+    # (the worker thread may use another OpenMP thread count: rounding differs)
+    np.testing.assert_allclose(stems, own, rtol=0, atol=1e-4 * np.abs(own).max())
+    assert engine_peak - worker_peak >= 0.9 * stems.nbytes, (engine_peak, worker_peak)

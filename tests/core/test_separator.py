@@ -213,3 +213,23 @@ def test_cuda_bf16_quality_holds(tiny_checkpoint):
     value = sdr(ref, got)
     print(f"CUDA bf16 vs fp32: {value:.1f} dB")
     assert value > 30.0
+
+
+def test_out_array_is_filled_in_place_and_saves_a_copy(sep):
+    import tracemalloc
+
+    x = song(2, 16000, 12.0)
+    ref = sep.separate(x, 16000)
+    buf = np.full(ref.shape, np.nan, np.float32)
+    peaks = []
+    for out in (None, buf):
+        tracemalloc.start()
+        got = sep.separate(x, 16000, out=out)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        np.testing.assert_array_equal(got, ref)
+    assert got is buf
+    # without out= the engine allocates its own (stems, channels, frames) array
+    assert peaks[0] - peaks[1] >= 0.9 * ref.nbytes, (peaks, ref.nbytes)
+    with pytest.raises(ValueError, match="out must be float32"):
+        sep.separate(x, 16000, out=np.zeros((4, 1, x.shape[1]), np.float32))
