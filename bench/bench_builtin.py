@@ -95,10 +95,12 @@ def _score_song(job: tuple) -> tuple[str, dict[str, dict]]:
     """Score one song for every row (a worker process's job)."""
     from training.evaluate import score_track
 
-    name, stems, rate, models = job
+    name, stems, rate, models, baselines = job
     torch.set_num_threads(1)
-    rows = {"IRM oracle": score_track(stems, irm_oracle(stems), rate),
-            "mixture / 4": score_track(stems, np.repeat(stems.sum(0)[None] / 4, 4, 0), rate)}
+    rows = {}
+    if baselines:
+        rows["IRM oracle"] = score_track(stems, irm_oracle(stems), rate)
+        rows["mixture / 4"] = score_track(stems, np.repeat(stems.sum(0)[None] / 4, 4, 0), rate)
     if models:
         from core.separator import Separator
 
@@ -110,7 +112,7 @@ def _score_song(job: tuple) -> tuple[str, dict[str, dict]]:
 
 
 def sdr_report(data: str, split: str, models: list[str], out: str, max_s: float | None,
-               workers: int = 1) -> None:
+               workers: int = 1, baselines: bool = True) -> None:
     """Print BSSEval v4 SDR (median over frames, then tracks) of each model, the IRM oracle and
     the trivial "mixture / 4 as every stem" baseline.
 
@@ -135,7 +137,7 @@ def sdr_report(data: str, split: str, models: list[str], out: str, max_s: float 
         if not np.abs(stems).reshape(4, -1).max(axis=1).all():
             skipped.append(song.name)
             continue
-        jobs.append((song.name, stems, rate, resolved))
+        jobs.append((song.name, stems, rate, resolved, baselines))
     results: dict[str, dict] = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -174,11 +176,14 @@ def main() -> int:
     ap.add_argument("--max-s", type=float, default=None, help="--sdr: first seconds only")
     ap.add_argument("--oracle-only", action="store_true", help="--sdr: skip the model")
     ap.add_argument("--workers", type=int, default=1, help="--sdr: songs scored in parallel")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="--sdr: skip the IRM oracle and mixture/4 rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.sdr:
         models = [] if args.oracle_only else (args.model or ["builtin"])
-        sdr_report(args.sdr, args.split, models, args.out, args.max_s, args.workers)
+        sdr_report(args.sdr, args.split, models, args.out, args.max_s, args.workers,
+                   not args.no_baselines)
         return 0
     torch.manual_seed(0)
     if args.candidates or args.config:
