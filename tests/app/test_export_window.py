@@ -15,9 +15,16 @@ from core.analysis import Analysis, ChordSpan
 SEPARATE_TIMEOUT_MS = 90_000
 
 
+@pytest.fixture(scope="module")
+def export_cache(tmp_path_factory):  # noqa: ANN001, ANN201
+    """A stem cache of this module's own: the session's shared one must not get this song's
+    stems (other modules test opening it unseparated)."""
+    return tmp_path_factory.mktemp("export-cache")
+
+
 @pytest.fixture
-def window(qtbot, make_window, song_path):  # noqa: ANN001, ANN201
-    w = make_window()
+def window(qtbot, make_window, song_path, export_cache):  # noqa: ANN001, ANN201
+    w = make_window(cache_dir=export_cache)
     with qtbot.waitSignal(w.song_loaded, timeout=20_000):
         w.open_file(song_path)
     if not w.session.stems_complete:

@@ -17,8 +17,8 @@ def _dimmed(w) -> list[bool]:  # noqa: ANN001
     return [lane.view.dimmed for lane in w.lanes]
 
 
-def test_lanes_not_heard_are_dimmed(qtbot, make_window, song_path) -> None:
-    w = make_window()
+def test_lanes_not_heard_are_dimmed(qtbot, make_window, song_path, tmp_path) -> None:
+    w = make_window(cache_dir=tmp_path / "cache")  # private: the shared cache stays unseparated
     with qtbot.waitSignal(w.song_loaded, timeout=20_000):
         w.open_file(song_path)
     if w.session.stems_complete:  # cached from another test: start from the mix alone
