@@ -203,7 +203,9 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is much faster on a busy machine)")
     t.add_argument("--amp", choices=["auto", "off", "fp16", "bf16"], default=d.amp,
-                   help="mixed precision on CUDA")
+                   help="mixed precision: auto = bf16/fp16 on CUDA, float32 on CPU; bf16 also on "
+                        "CPUs with native bfloat16 (AVX512-BF16/AMX), where it is faster "
+                        "(default: %(default)s)")
     t.add_argument("--valid-songs", type=int, default=None,
                    help="validate on at most this many songs (0: no validation)")
     t.add_argument("--valid-max-s", type=float, default=None,
