@@ -42,8 +42,9 @@ def test_meters_follow_playback_and_mutes(qtbot, make_window, song_path, jack_se
 
 def test_master_volume_and_clip_protection(qtbot, make_window, song_path, jack_server,
                                            tmp_path) -> None:
-    w = make_window()
+    w = make_window(cache_dir=tmp_path / "cache")  # unseparated: the mix lane plays
     _open(qtbot, w, song_path)
+    w.set_loop(0.0, w.session.duration_s)  # keeps playing however long the checks take
     w.master_slider.setValue(-200)  # -20 dB
     assert abs(w.player.master_gain - 0.1) < 1e-6 and w.settings.master_db == -20.0
     qtbot.mouseDClick(w.master_slider, Qt.MouseButton.LeftButton)
@@ -52,7 +53,8 @@ def test_master_volume_and_clip_protection(qtbot, make_window, song_path, jack_s
     for lane in range(len(w.session.mixer.lanes)):
         w.session.set_gain_db(lane, 12.0)  # the issue's +12 dB: the mix peaks far above 0 dBFS
     w.toggle_play()
-    qtbot.waitUntil(lambda: w.player.limiter.total_limited > 5, timeout=5000)
+    assert w.player.playing, w.errors
+    qtbot.waitUntil(lambda: w.player.limiter.total_limited > 5, timeout=10_000)
     qtbot.waitUntil(lambda: bool(w.limit_light.property("acting")), timeout=3000)
     assert w.master_meter.peak_db > 0.0  # the meter shows the overload before the limiter
     w.toggle_play()
