@@ -128,5 +128,11 @@ def make_window(qtbot, tmp_path: Path, stem_cache_dir: Path, tiny_checkpoint: Pa
         return w
 
     yield make
+    from PySide6.QtWidgets import QApplication
+
     for w in made:
-        w.close()
+        w.close()  # cancels the window's workers and waits for their threads
+    # deliver what those workers queued (finished, returned, ...) while the windows still exist,
+    # so no call for a deleted window is left in the queue for a later test's event processing
+    QApplication.processEvents()
+    QApplication.sendPostedEvents()
