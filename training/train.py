@@ -173,8 +173,11 @@ def load_training_state(path: Path) -> dict[str, Any]:
 
 def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float) -> Separator:
     """The separation engine over a copy of ``model`` (the engine puts its model in inference
-    mode: eval, baked, no grad; the training model must stay as it is)."""
-    return Separator(copy.deepcopy(model), device=str(device), segment_s=segment_s)
+    mode: eval, baked, no grad; the training model must stay as it is). Always float32: scores
+    stay comparable from one validation to the next, and no precision probe runs (the weights,
+    and so the probe's cache key, change at every validation)."""
+    return Separator(copy.deepcopy(model), device=str(device), segment_s=segment_s,
+                     precision="fp32")
 
 
 @torch.no_grad()

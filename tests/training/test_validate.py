@@ -34,3 +34,15 @@ def test_validation_leaves_the_model_trainable(tiny_model: MetaTasNet, prepared:
         assert torch.equal(v, before[k])
     assert not tiny_model.stages[0].encoder.spectrogram.float64_magnitude
     assert validate(tiny_model, prepared, torch.device("cpu"), max_songs=0) is None
+
+
+def test_validation_separates_in_float32_without_a_precision_probe(
+        tiny_model: MetaTasNet, prepared: Path) -> None:
+    """Validation scores must be comparable across steps, and new weights at every validation
+    must not start a precision probe: the engine is fixed to float32."""
+    from training.train import _make_separator
+
+    separator = _make_separator(tiny_model, torch.device("cpu"), 2.0)
+    assert separator.precision == "fp32"
+    separator.separate(np.zeros((2, 8000), np.float32), 8000)
+    assert separator.precision_choice is None  # no probe ran
