@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -101,14 +102,18 @@ def _score_song(job: tuple) -> tuple[str, dict[str, dict]]:
     if baselines:
         rows["IRM oracle"] = score_track(stems, irm_oracle(stems), rate)
         rows["mixture / 4"] = score_track(stems, np.repeat(stems.sum(0)[None] / 4, 4, 0), rate)
-    if models:
-        from core.separator import Separator
-
-        for label, path in models:
-            est = np.asarray(Separator(path, device="cpu").separate(stems.sum(0), rate),
-                             np.float32)
-            rows[label] = score_track(stems, est, rate)
+    for label, path in models:
+        est = np.asarray(_separator(path).separate(stems.sum(0), rate), np.float32)
+        rows[label] = score_track(stems, est, rate)
     return name, rows
+
+
+@functools.cache
+def _separator(path: str):  # noqa: ANN202 - core.separator.Separator
+    """One engine per model and process (loaded once, not once per song)."""
+    from core.separator import Separator
+
+    return Separator(path, device="cpu")
 
 
 def sdr_report(data: str, split: str, models: list[str], out: str, max_s: float | None,

@@ -197,6 +197,23 @@ def _build(config: ModelConfig, state: dict[str, torch.Tensor], source: str) -> 
     return model
 
 
+def check_format_version(name: str, meta: dict[str, str], newest: int) -> int:
+    """The ``format_version`` of a weights file's metadata, refused when unreadable or newer
+    than ``newest`` (what this version of Stemweave reads).
+
+    Raises:
+        ModelLoadError: naming the file.
+    """
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError as exc:
+        raise ModelLoadError(f"{name}: bad format version {meta.get('format_version')!r}") from exc
+    if version > newest:
+        raise ModelLoadError(f"{name}: written by a newer Stemweave (format {version}); "
+                             f"this version reads up to {newest}")
+    return version
+
+
 def read_native(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, torch.Tensor],
                                                         dict[str, str]]:
     """Read a native ``.safetensors`` model: configuration, tensors and the raw metadata."""
@@ -211,13 +228,7 @@ def read_native(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, to
         raise ModelLoadError(f"{name}: not a readable .safetensors file ({exc})") from exc
     if meta.get("format") != FORMAT_NAME:
         raise ModelLoadError(f"{name}: not a Stemweave model (metadata 'format' missing)")
-    try:
-        version = int(meta.get("format_version", "0"))
-    except ValueError as exc:
-        raise ModelLoadError(f"{name}: bad format version {meta.get('format_version')!r}") from exc
-    if version > FORMAT_VERSION:
-        raise ModelLoadError(f"{name}: written by a newer Stemweave (format {version}); "
-                             f"this version reads up to {FORMAT_VERSION}")
+    check_format_version(name, meta, FORMAT_VERSION)
     config = ModelConfig.from_json(meta.get("config", "{}"))
     return config, state, meta
 

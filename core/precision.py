@@ -110,7 +110,7 @@ def forward_fn(model: torch.nn.Module, device: torch.device, precision: str) -> 
     return run
 
 
-def _cpu_bf16_native() -> bool:
+def cpu_bf16_native() -> bool:
     """Whether torch reports bf16 kernels for this CPU (AVX512 / AVX512-BF16 / AMX)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -123,7 +123,7 @@ def default_candidates(device: torch.device) -> tuple[str, ...]:
     if device.type == "cuda":
         return ("bf16", "fp16") if torch.cuda.is_bf16_supported() else ("fp16",)
     if device.type == "cpu":
-        return ("bf16",) if _cpu_bf16_native() else ()
+        return ("bf16",) if cpu_bf16_native() else ()
     return ()  # MPS: fp32 only (autocast support varies by OS/torch version)
 
 

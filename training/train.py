@@ -45,6 +45,7 @@ from core.errors import DataError, StemweaveError
 from core.fileio import atomic_path
 from core.model import MetaTasNet
 from core.model_store import resolve_model
+from core.precision import cpu_bf16_native
 from core.separator import Separator
 from training.config import TrainConfig
 from training.data import (
@@ -233,7 +234,7 @@ def _amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype]:
     if mode == "bf16" and device.type == "cpu":
         # CPU bf16 autocast pays only where the CPU has native bf16 (AVX512-BF16/AMX): measured
         # 1.13 vs 1.32 s per built-in-model step there, many times slower on AVX2 (docs/training.md)
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        if not cpu_bf16_native():
             log.warning("this CPU has no native bfloat16 (AVX512-BF16/AMX); training in float32")
             return False, torch.float32
         return True, torch.bfloat16

@@ -293,14 +293,10 @@ def load_native(path: str | os.PathLike[str], meta: dict[str, str]) -> HTDemucsF
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from core.checkpoint import check_format_version
+
     name = Path(path).name
-    try:
-        version = int(meta.get("format_version", "0"))
-    except ValueError as exc:
-        raise ModelLoadError(f"{name}: bad format version {meta.get('format_version')!r}") from exc
-    if version > FORMAT_VERSION:
-        raise ModelLoadError(f"{name}: written by a newer Stemweave (format {version}); "
-                             f"this version reads up to {FORMAT_VERSION}")
+    check_format_version(name, meta, FORMAT_VERSION)
     try:
         config = json.loads(meta.get("config", ""))
     except json.JSONDecodeError as exc:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from core.precision import cpu_bf16_native
 from training.train import _amp_settings
 
 CPU = torch.device("cpu")
 
 
 def test_cpu_bf16_only_where_the_cpu_has_native_bfloat16() -> None:
-    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    native = cpu_bf16_native()
     assert _amp_settings("bf16", CPU) == ((True, torch.bfloat16) if native
                                           else (False, torch.float32))
     # auto, off and fp16 train in float32 on the CPU

@@ -15,6 +15,7 @@ import pytest
 from core.errors import DataError
 from training.sampled import fonts as fontlib
 from training.sampled import production, render_sampled_song, voices
+from training.sampled.song import SPEECH_VOICES
 from training.synth import generate_dataset, song_rng
 from training.synth.compose import Note
 
@@ -48,8 +49,8 @@ def test_split_families_are_disjoint_and_fluidr3_is_test_only() -> None:
     assert {f.family for f in fontlib.fonts_for_split("test")} == {"fluidr3"}
     assert [f.name for f in fontlib.fonts_for_split("test")] == ["fluidr3-gm"]
     assert not any(f.family == "fluidr3" for f in fontlib.fonts_for_split("train"))
-    assert not set(voices.ESPEAK_VOICES) & set(
-        __import__("training.sampled.song", fromlist=["x"]).SPEECH_VOICES["test"])
+    assert not set(SPEECH_VOICES["train"]) & set(SPEECH_VOICES["test"])
+    assert not set(SPEECH_VOICES["train"]) & set(SPEECH_VOICES["valid"])
 
 
 def test_held_out_font_never_reaches_the_training_split(tmp_path: Path,
@@ -102,7 +103,6 @@ def test_a_fresh_process_renders_the_same_song() -> None:
 
 
 def test_bus_keeps_the_stems_summing_to_the_mixture() -> None:
-    rng = np.random.default_rng(0)
     t = np.arange(2 * SR) / SR
     stems = np.stack([np.stack([np.sin(2 * np.pi * f * t) * (1 + np.sin(t * k))] * 2) * 0.3
                       for k, f in enumerate((60.0, 110.0, 440.0, 880.0))])
@@ -112,7 +112,6 @@ def test_bus_keeps_the_stems_summing_to_the_mixture() -> None:
     np.testing.assert_allclose(per_stem.sum(axis=0), as_one, atol=1e-4)  # float32 plugins
     # the bus does something: levels move with the compressor
     assert np.abs(per_stem - stems).max() > 1e-3
-    del rng
 
 
 def test_silence_stays_digital_silence() -> None:

@@ -6,10 +6,11 @@ Each stem is rendered on its own, so its truth is exact, and a song is a pure fu
 ``(seed, split, index)``. SoundFonts are assigned to splits by *family*
 (:mod:`training.sampled.fonts`): the FluidR3 family never reaches training or validation and is
 the whole test split, so the test measures separation of timbres the model has never heard.
+Datasets: ``training.synth.generate_dataset(..., source="sampled")``.
 """
 
 from training.sampled.fonts import SoundFont, available_fonts, fonts_for_split
-from training.sampled.song import SampledSong, generate_sampled_dataset, render_sampled_song
+from training.sampled.song import SampledSong, render_sampled_song
 
 __all__ = ["SampledSong", "SoundFont", "available_fonts", "fonts_for_split",
-           "generate_sampled_dataset", "render_sampled_song"]
+           "render_sampled_song"]

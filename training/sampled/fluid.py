@@ -56,7 +56,9 @@ def _load_library():  # noqa: ANN202 - the ctypes module object
 
 
 class FontSynth:
-    """One FluidSynth instance with one SoundFont loaded, rendering offline at ``rate``."""
+    """One FluidSynth instance with one SoundFont loaded, rendering offline at ``rate``, once:
+    a synthesiser that has played sounds different afterwards (a preset's first-use set-up,
+    release tails), so every render gets a new one (:func:`render_events`)."""
 
     def __init__(self, path: Path, rate: int) -> None:
         fluidsynth, self._write = _load_library()
@@ -68,8 +70,6 @@ class FontSynth:
         for key, value in (("synth.reverb.active", 0), ("synth.chorus.active", 0),
                            ("synth.polyphony", 256), ("synth.dynamic-sample-loading", 1)):
             self._synth.setting(key, value)
-        self._all_sounds_off = fluidsynth._fl.fluid_synth_all_sounds_off
-        self._all_sounds_off.argtypes = [ctypes.c_void_p, ctypes.c_int]
         self._used = False
         self._sfid = self._synth.sfload(str(path))
         if self._sfid < 0:
@@ -90,10 +90,13 @@ class FontSynth:
             preset: program number.
             pan: -1 (left) .. 1 (right).
             modulation: MIDI CC1 (the font's vibrato depth), 0..127.
+
+        Raises:
+            RuntimeError: on a second call (make a new synthesiser).
         """
         s = self._synth
         if self._used:
-            self._silence()
+            raise RuntimeError("a FontSynth renders once")
         self._used = True
         chan = 0
         s.program_select(chan, self._sfid, bank, preset)
@@ -144,29 +147,15 @@ class FontSynth:
             self._run(out, pos, frames)
         return out
 
-    def _silence(self) -> None:
-        """Stop every voice at once and run the synthesiser until it is silent, so nothing of
-        one render (a pad's release) leaks into the next."""
-        self._synth.system_reset()
-        self._all_sounds_off(self._synth.synth, -1)
-        block = np.zeros((2, 256), dtype=np.float32)
-        for _ in range(2 * self.rate // 256):
-            self._run(block, 0, 256)
-            if not block.any():
-                return
-        log.warning("FluidSynth did not fall silent after a reset (%s)", self.path.name)
-
     @staticmethod
     def _bend_value(semitones: float) -> int:
         """pyfluidsynth's pitch_bend takes -8192..8191 around 0."""
         return int(np.clip(round(semitones / PITCH_BEND_RANGE * 8192), -8192, 8191))
 
     def _run(self, out: np.ndarray, a: int, b: int) -> None:
-        left = np.zeros(b - a, dtype=np.float32)
-        right = np.zeros(b - a, dtype=np.float32)
-        self._write(self._synth.synth, b - a, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
-        out[0, a:b] = left
-        out[1, a:b] = right
+        """Synthesise frames ``a:b`` straight into the rows of ``out`` (C-contiguous float32)."""
+        self._write(self._synth.synth, b - a, out[0, a:b].ctypes.data, 0, 1,
+                    out[1, a:b].ctypes.data, 0, 1)
 
     def close(self) -> None:
         """Free the synthesiser."""
@@ -175,10 +164,8 @@ class FontSynth:
 
 def render_events(path: Path, rate: int, events: list[Event], frames: int, bank: int,
                   preset: int, pan: float = 0.0, modulation: int = 0) -> np.ndarray:
-    """Render on a new synthesiser (see :meth:`FontSynth.render`), so no state of another render
-    (a release tail, a preset's first-use set-up) reaches this one: the output depends on the
-    arguments only.
-    """
+    """Render on a new synthesiser (see :meth:`FontSynth.render`): the output depends on the
+    arguments only."""
     synth = FontSynth(path, rate)
     try:
         return synth.render(events, frames, bank, preset, pan, modulation)

@@ -163,9 +163,3 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
     stems[np.abs(stems) < 1e-6] = 0.0  # -120 dB gate: silence is digital silence
     return SampledSong(stems.astype(np.float32), plan, info)
 
-
-def generate_sampled_dataset(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-    """``training.synth.generate_dataset(..., source="sampled")``."""
-    from training.synth.song import generate_dataset
-
-    return generate_dataset(*args, source="sampled", **kwargs)

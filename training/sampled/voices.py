@@ -152,9 +152,8 @@ def voice_events(notes: list[Note]):  # noqa: ANN201 - list[fluid.Event]
     events = []
     prev: Note | None = None
     for n in notes:
-        glide = None
-        if prev is not None and n.start - (prev.start + prev.duration) < 0.1:
-            glide = n.glide_from if n.glide_from is not None else None
-        events.append(Event(n.start, n.duration, n.pitch, n.velocity, glide, 0.07))
+        legato = prev is not None and n.start - (prev.start + prev.duration) < 0.1
+        events.append(Event(n.start, n.duration, n.pitch, n.velocity,
+                            n.glide_from if legato else None, 0.07))
         prev = n
     return events
