@@ -47,7 +47,7 @@ from app.features.meters import MetersMixin
 from app.features.practice import PracticeMixin
 from app.features.separation import SeparationMixin
 from app.features.transport import TransportMixin
-from app.playback import Player
+from app.playback import PlaybackError, Player, output_devices
 from app.session import LANES, Session
 from app.settings import Settings
 from app.stem_cache import StemCache, model_identity
@@ -87,7 +87,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         settings: persistent settings (tests pass an INI-backed one).
         model_store: a :class:`core.model_store.ModelStore`; the user's default when ``None``.
         cache: the stem cache; the user's cache folder when ``None``.
-        audio_device: PortAudio output device for playback (``None``: the default).
+        audio_device: PortAudio output device for playback (``None``: the one chosen in
+            Settings, else the default).
 
     Signals:
         waveform_shown(): a song was decoded and its waveform is shown (playable).
@@ -110,6 +111,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._store = model_store
         self.cache = cache if cache is not None else StemCache()
         self.audio_device = audio_device
+        self.settings_dlg: Any = None  # the open Settings dialog
+        self.output_note = ""  # said in the status bar when the chosen output is missing
         self.session = Session(self)
         self.pool = WorkerPool(self)
         self.player: Player | None = None
@@ -475,7 +478,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         cached = " (stems loaded from the cache)" if s.stems_complete else ""
         self.statusBar().showMessage(
             f"{song.path.name}: {format_time(s.duration_s)}, {s.sample_rate} Hz, "
-            f"{s.mixer.channels} channel(s){cached}")
+            f"{s.mixer.channels} channel(s){cached}"
+            + (f"; {self.output_note}" if self.output_note else ""))
         self._update_enabled()
         if self.lanes[0].view.mode == SPECTROGRAM:  # deferred while the file was read
             self._request_spectrogram(0)
@@ -500,7 +504,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
     def _song_opened(self) -> None:
         s = self.session
         assert s.mixer is not None and s.path is not None
-        self.player = Player(s.mixer, device=self.audio_device)
+        self.player = Player(s.mixer, device=self.output_device())
         self._setup_practice()
         self._apply_master()
         self.grid.clear()
@@ -560,7 +564,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
 
     # ------------------------------------------------------------------------------ settings
     def settings_dialog(self) -> None:
-        """Open the settings dialog (model, device, export folder)."""
+        """Open the settings dialog (model, devices, export folder; window-modal, kept in
+        :attr:`settings_dlg` while open); OK applies the audio output to the player."""
         from app.widgets.settings_dialog import SettingsDialog
 
         try:
@@ -568,8 +573,41 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         except StemweaveError as exc:
             self.show_error(str(exc), "Settings")
             return
-        dlg = SettingsDialog(self, self.settings, store)
-        dlg.exec()
+        dlg = SettingsDialog(self, self.settings, store, outputs=output_devices())
+        self.settings_dlg = dlg
+        dlg.accepted.connect(self._settings_accepted)
+        dlg.finished.connect(lambda *_: setattr(self, "settings_dlg", None))
+        dlg.open()
+
+    def output_device(self) -> int | str | None:
+        """The playback device: the one given to the window, else the one chosen in Settings
+        (``None``, the default output, when that one is not connected; the status bar says so).
+        """
+        self.output_note = ""
+        if self.audio_device is not None:
+            return self.audio_device
+        name = self.settings.audio_output
+        if not name:
+            return None
+        if name in output_devices():
+            return name
+        self.output_note = f"the audio output “{name}” is not connected: the default plays"
+        return None
+
+    def _settings_accepted(self) -> None:
+        if self.player is None:
+            return
+        device = self.output_device()
+        if self.output_note:
+            note = self.output_note
+            self.statusBar().showMessage(note[0].upper() + note[1:] + ".")
+        if device == self.player.device:
+            return
+        try:
+            self.player.set_device(device)
+        except PlaybackError as exc:
+            self.show_error(str(exc), "Audio output")
+        self.transport.show_playing(self.player.playing)
 
     # ------------------------------------------------------------------------------ state
     def _update_enabled(self) -> None:

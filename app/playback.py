@@ -272,6 +272,31 @@ class Player:
         self.loop_enabled = bool(enabled)
         self.seek(self.position_frames)
 
+    def set_device(self, device: int | str | None) -> None:
+        """Play on another output device (``None``: the default); playback goes on there.
+
+        The current stream is closed; the next :meth:`play` (at once when playing) opens the new
+        device, and what was queued for the old one is rendered again.
+
+        Raises:
+            PlaybackError: playing, and the new device could not be started.
+        """
+        was_playing = self.playing
+        self.pause()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception as exc:  # a device that vanished has nothing left to close
+                log.warning("closing the audio stream failed: %s", exc)
+        self.device = device
+        self._resampler = None
+        self.device_rate = self.sample_rate
+        self.seek(self.position_frames)
+        if was_playing:
+            self.play()
+
     def close(self) -> None:
         """Stop the stream and the producer; the player can not be used afterwards."""
         self.playing = False
@@ -296,6 +321,10 @@ class Player:
             self._thread.start()
 
     def _pick_device(self, sd: Any) -> Any:
+        if isinstance(self.device, str):  # an exact output name first, else PortAudio's match
+            for index, dev in enumerate(sd.query_devices()):
+                if dev.get("name") == self.device and dev.get("max_output_channels", 0) > 0:
+                    return index
         if self.device is not None:
             return self.device
         try:
@@ -400,8 +429,9 @@ class Player:
                     proc.reset(float(self._seek_target))
                 else:
                     proc.reset()
-                if self._resampler is not None:
-                    self._resampler.clear()
+                resampler = self._resampler  # (set_device may swap it from the GUI)
+                if resampler is not None:
+                    resampler.clear()
                 if self.metronome is not None:
                     self.metronome.reset()
                 preroll, self._seek_preroll = self._seek_preroll, None
@@ -492,10 +522,11 @@ class Player:
 
     def _to_device_rate(self, out: np.ndarray, step: float) -> tuple[np.ndarray, float]:
         """Resample processed frames when the device runs at another rate."""
-        if self._resampler is None:
+        resampler = self._resampler
+        if resampler is None:
             return out, step
         m = out.shape[1]
-        res = np.ascontiguousarray(self._resampler.resample_chunk(np.ascontiguousarray(out.T)).T)
+        res = np.ascontiguousarray(resampler.resample_chunk(np.ascontiguousarray(out.T)).T)
         if res.shape[1]:
             step = step * m / res.shape[1] if m else step
         return res, step

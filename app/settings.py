@@ -1,6 +1,7 @@
 """The app's persistent settings: the only module that touches QSettings.
 
-Values are grouped per component (``separation/*``, ``export/*``, ``files/*``, ``window/*``).
+Values are grouped per component (``separation/*``, ``export/*``, ``files/*``, ``playback/*``,
+``window/*`` ...).
 Tests and the screenshot command pass their own ``QSettings`` (an INI file in a temporary
 folder) so they never read or change the user's settings.
 """
@@ -195,6 +196,16 @@ class Settings:
     @snap.setter
     def snap(self, value: str) -> None:
         self.store.setValue("grid/snap", value if value in ("beat", "bar", "off") else "beat")
+
+    # -- playback ----------------------------------------------------------------------------
+    @property
+    def audio_output(self) -> str:
+        """Name of the audio output device for playback (``""``: the system's default)."""
+        return self._str("playback/output")
+
+    @audio_output.setter
+    def audio_output(self, value: str) -> None:
+        self.store.setValue("playback/output", str(value or ""))
 
     @property
     def master_db(self) -> float:

@@ -1,5 +1,6 @@
 """Settings dialog: the separation model (catalogue list with download progress and cancel, or
-any checkpoint file), the compute device and the default export folder.
+any checkpoint file), the compute device, the audio output device and the default export
+folder.
 
 The dialog edits a copy of the values; :meth:`SettingsDialog.apply` writes them through
 :class:`app.settings.Settings` when the user presses OK.
@@ -57,15 +58,17 @@ def precision_text() -> str:
 
 
 class SettingsDialog(QDialog):
-    """Model, device and export folder.
+    """Model, compute device, audio output and export folder.
 
     Args:
         parent: owner window.
         settings: where the values are read from and written to on OK.
         store: a :class:`core.model_store.ModelStore` (``None``: the user's default store).
+        outputs: names of the audio output devices to offer (``None``: asked from PortAudio).
     """
 
-    def __init__(self, parent: QWidget | None, settings: Settings, store: Any = None) -> None:
+    def __init__(self, parent: QWidget | None, settings: Settings, store: Any = None,
+                 outputs: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(760, 480)
@@ -118,6 +121,18 @@ class SettingsDialog(QDialog):
             self.device_combo.addItem(d)
         idx = self.device_combo.findText(settings.device)
         self.device_combo.setCurrentIndex(max(0, idx))
+        if outputs is None:
+            from app.playback import output_devices
+
+            outputs = output_devices()
+        self.output_combo = QComboBox()
+        self.output_combo.addItem("System default", "")
+        for name in outputs:
+            self.output_combo.addItem(name, name)
+        chosen = settings.audio_output
+        if chosen and chosen not in outputs:  # unplugged: keep the choice, say so
+            self.output_combo.addItem(f"{chosen} (not connected)", chosen)
+        self.output_combo.setCurrentIndex(max(0, self.output_combo.findData(chosen)))
         self.export_edit = QLineEdit(settings.export_dir)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_export)
@@ -129,6 +144,7 @@ class SettingsDialog(QDialog):
         self.precision_label = QLabel(precision_text())
         self.precision_label.setWordWrap(True)
         form.addRow("Precision", self.precision_label)
+        form.addRow("Audio output", self.output_combo)
         form.addRow("Default export folder", export_row)
 
         box = QDialogButtonBox(
@@ -296,6 +312,7 @@ class SettingsDialog(QDialog):
         """Write the dialog's values to the settings."""
         self.settings.model = self.model_value
         self.settings.device = self.device_combo.currentText()
+        self.settings.audio_output = str(self.output_combo.currentData() or "")
         self.settings.export_dir = self.export_edit.text().strip()
         self.settings.sync()
 
