@@ -92,6 +92,24 @@ class DownloadCancelled(DownloadError, Cancelled):
     """The caller cancelled a download; the partial file is kept so it can be resumed."""
 
 
+class DownloadUnreachable(DownloadError):
+    """The server could not be reached (offline, no DNS, refused).
+
+    The message names the command-line way to import a file fetched elsewhere; a GUI names
+    its own import button instead, from the attributes.
+
+    Attributes:
+        model: the catalogue name.
+        url: the address that could not be reached (a file fetched by hand comes from there).
+        host: the server's host name.
+        reason: what the network layer said.
+    """
+
+    def __init__(self, message: str, *, model: str, url: str, host: str, reason: str) -> None:
+        super().__init__(message)
+        self.model, self.url, self.host, self.reason = model, url, host, reason
+
+
 @dataclass(frozen=True)
 class CatalogueEntry:
     """A model that can be downloaded.
@@ -845,10 +863,11 @@ class ModelStore:
             ) from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
-            raise DownloadError(
+            raise DownloadUnreachable(
                 f"Could not reach {host} ({reason}) — check your connection; you can also "
                 "download the file with a browser and place it by hand with "
-                f"`stemweave models import PATH --name {entry.name}`") from exc
+                f"`stemweave models import PATH --name {entry.name}`",
+                model=entry.name, url=url, host=host, reason=str(reason)) from exc
         with response:
             status = response.status
             ctype = response.headers.get("Content-Type", "")
@@ -980,6 +999,7 @@ __all__ = [
     "BUILTIN",
     "CatalogueEntry",
     "DownloadCancelled",
+    "DownloadUnreachable",
     "ModelInfo",
     "ModelStore",
     "ModelStoreError",

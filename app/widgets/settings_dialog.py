@@ -283,7 +283,26 @@ class SettingsDialog(QDialog):
 
     def _download_failed(self, error: BaseException) -> None:
         self.progress_label.setText("Download failed.")
-        self._message(describe_error(error))
+        self._message(self.describe_download_error(error))
+
+    def describe_download_error(self, error: BaseException) -> str:
+        """The message for a failed download; offline, it points to this dialog's own
+        "Checkpoint file…" button (a file fetched with a browser, on this or another computer).
+        """
+        from core.model_store import DownloadUnreachable
+
+        if not isinstance(error, DownloadUnreachable):
+            return describe_error(error)
+        button = self.file_button.text()
+        entry = getattr(self.store, "catalogue", {}).get(error.model)
+        if entry is not None and entry.files:  # a bag of release files: one file is not enough
+            return (f"Could not reach {error.host} ({error.reason}). Check your connection, or "
+                    f"download its files ({', '.join(entry.files)}) from {error.url} with a "
+                    f"browser and import them together with "
+                    f"`stemweave models import FILE... --name {error.model}`.")
+        return (f"Could not reach {error.host} ({error.reason}). Check your connection, or "
+                f"download the model file with a browser from {error.url} (on any computer), "
+                f"then press “{button}” below and choose it.")
 
     def _download_cancelled(self, _cancel: BaseException) -> None:
         self.progress_label.setText("Download cancelled (it resumes next time).")

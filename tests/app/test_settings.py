@@ -118,3 +118,26 @@ def test_dialog_shows_the_measured_precision(qtbot, tmp_path, monkeypatch, tiny_
     qtbot.addWidget(after)
     text = after.precision_label.text()
     assert text.startswith(f"automatic: {choice.precision} on this CPU"), text
+
+
+def test_offline_download_points_to_the_checkpoint_file_button(qtbot, tmp_path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: the connection is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings.from_file(tmp_path / "s.ini")
+    dlg = SettingsDialog(None, settings, _store(tmp_path / "models",
+                                                f"http://127.0.0.1:{port}/tiny.pt"))
+    qtbot.addWidget(dlg)
+    dlg.select("tiny-remote")
+    worker = dlg.start_download()
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    assert len(dlg.messages) == 1 and "Download failed" in dlg.progress_label.text()
+    message = dlg.messages[0]
+    assert f"press “{dlg.file_button.text()}” below" in message, message
+    assert "Checkpoint file…" in message and "Could not reach 127.0.0.1" in message
+    assert f"http://127.0.0.1:{port}/tiny.pt" in message
+    assert "stemweave models" not in message  # not the command line
+    assert not dlg.selected_info().installed
