@@ -174,6 +174,9 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")
     t.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
                    help="validate and checkpoint every this many steps")
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes of training, validated and saved like a "
+                   "finished run (continue later with --resume)")
     t.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="global batch per optimiser step (over all processes)")
     t.add_argument("--accum", type=int, default=d.accum, help="gradient accumulation steps")
@@ -233,7 +236,8 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
     return TrainConfig(
         data=args.data, out=args.out, model=model, init=args.init,
         recompute_stats=args.recompute_stats, seed=args.seed, steps=args.steps,
-        steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, accum=args.accum,
+        steps_per_epoch=args.steps_per_epoch, max_minutes=args.max_minutes,
+        batch_size=args.batch_size, accum=args.accum,
         crop_s=args.crop_s, remix_p=args.remix_p, lr=args.lr, weight_decay=args.weight_decay,
         sgdr_period=args.sgdr_period, sgdr_decay=args.sgdr_decay, clip=args.clip,
         reconstruction_weight=args.reconstruction_weight,

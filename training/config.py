@@ -24,6 +24,9 @@ class TrainConfig:
     seed: int = 42
     steps: int = 1000  #: total optimiser steps of the run
     steps_per_epoch: int = 500  #: validation and checkpoint every this many steps
+    #: end the run after this many minutes of training (validated and saved like a finished
+    #: run; None: no limit). For a time-boxed machine, e.g. a lent GPU.
+    max_minutes: float | None = None
     batch_size: int = 12  #: global batch per optimiser step
     accum: int = 1  #: gradient accumulation micro-batches per step
     crop_s: float = 8.0

@@ -277,8 +277,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train (or resume) a run.
 
     Args:
-        cfg: the run's settings (ignored except ``steps``, ``workers``, ``device``, ``threads``
-            and ``progress`` when resuming: the recorded ``config.json`` wins).
+        cfg: the run's settings (ignored except ``steps``, ``workers``, ``device``, ``threads``,
+            ``progress`` and ``max_minutes`` when resuming: the recorded ``config.json`` wins).
         resume: continue the run in ``cfg.out`` from its last saved state.
 
     Returns:
@@ -294,7 +294,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             raise DataError(f"nothing to resume in {out} (no last_state.pt)")
         recorded = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
         cfg = dataclasses.replace(recorded, steps=cfg.steps, workers=cfg.workers,
-                                  device=cfg.device, progress=cfg.progress, threads=cfg.threads)
+                                  device=cfg.device, progress=cfg.progress, threads=cfg.threads,
+                                  max_minutes=cfg.max_minutes)
     elif state_path.exists():
         raise DataError(f"{out} already holds a run; pass --resume to continue it "
                         "or choose another --out")
@@ -452,13 +453,17 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
             scheduler.step()
             step += 1
             last_loss = loss_sum
+            out_of_time = (cfg.max_minutes is not None
+                           and time.perf_counter() - t0 >= cfg.max_minutes * 60)
             if d.world > 1:
-                # mean loss for the log, and a Ctrl-C seen by any process stops all of them
-                # after the same step
-                t = torch.tensor([loss_sum, float(stop.requested)], device=device)
+                # mean loss for the log, and a Ctrl-C or the time limit seen by any process
+                # stops all of them after the same step
+                t = torch.tensor([loss_sum, float(stop.requested), float(out_of_time)],
+                                 device=device)
                 dist.all_reduce(t)
                 last_loss = float(t[0]) / d.world
                 stop.requested = bool(t[1] > 0)
+                out_of_time = bool(t[2] > 0)
             if d.main:
                 _append_history(history, {"step": step, "loss": last_loss,
                                           "grad_norm": grad_norm, "lr": lr})
@@ -467,11 +472,15 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.2e}")
-            if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
+            if step % cfg.steps_per_epoch == 0 or step == cfg.steps or out_of_time:
                 epoch = step // cfg.steps_per_epoch
                 best = _end_of_epoch(cfg, d, model, device, writer, history, step, epoch, best,
                                      save_state)
                 save_state("last")
+            if out_of_time:
+                log.warning("time limit of %g min reached at step %d: validated and saved "
+                            "(continue with --resume)", cfg.max_minutes, step)
+                break
     except KeyboardInterrupt:
         if stop.requested:  # between two steps: the state is consistent
             log.warning("interrupted at step %d; saving the state to resume", step)

@@ -103,3 +103,21 @@ def test_prepare_train_resume_evaluate_separate(tmp_path: Path, song_folder: Pat
     for stem in ("drums", "bass", "other", "vocals"):
         audio, sr = sf.read(next((out / "song").glob(f"{stem}.*")), dtype="float32")
         assert sr == rate and audio.shape == mix.shape and np.isfinite(audio).all()
+
+
+def test_time_limit_ends_the_run_validated_and_saved(tmp_path: Path, prepared: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """``--max-minutes`` ends a long run early like a finished one: validated, best and last
+    weights written, and ``--resume`` (with a new limit) continues from that step."""
+    run = tmp_path / "run"
+    common = ["train", "--data", str(prepared), *TINY_MODEL, *TINY_RUN, "--out", str(run),
+              "--steps-per-epoch", "1000"]
+    assert main([*common, "--steps", "1000", "--max-minutes", "0"]) == 0
+    assert "time limit of 0 min reached at step 1" in caplog.text
+    lines = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    assert len([x for x in lines if "loss" in x]) == 1  # stopped after the first step
+    assert any("valid" in json.dumps(x) for x in lines)  # and validated it
+    assert (run / "best.safetensors").is_file() and (run / "last.safetensors").is_file()
+    assert main([*common, "--steps", "3", "--resume"]) == 0
+    lines = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "loss" in x] == [1, 2, 3]

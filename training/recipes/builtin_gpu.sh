@@ -1,56 +1,127 @@
 #!/usr/bin/env bash
-# Train the built-in model on a lent GPU machine in one call (no network there): generate the
-# training songs on its cores, fine-tune from the shipped weights on CUDA, write the weights and
-# the log under $OUT. Prepared here first, so no GPU time is spent on set-up:
+# Train the built-in model on a lent GPU machine (no network there, ~10 minutes a command):
+# generate training songs on its cores, fine-tune from the shipped weights on CUDA, write the
+# weights and the log under $OUT. Everything it needs is prepared here first, so no GPU time is
+# spent on set-up:
 #
-#   bash training/recipes/builtin_gpu.sh prepare     # here: downloads .debs and wheels to .gpu/
-#   # then one device call, carrying .gpu (the run step below), e.g.
-#   #   run(command="bash training/recipes/builtin_gpu.sh run 420", carry=[".gpu"])
+#   bash training/recipes/builtin_gpu.sh prepare   # here, after scripts/setup_training.sh:
+#                                                  # packs .gpu/ (git-ignored, ~25 MB)
+#   # then one device call carrying .gpu, for example (bench/gpu_lease.sh does all of this and
+#   # the GPU check in one call):
+#   #   run(command="bash training/recipes/builtin_gpu.sh all 6", carry=[".gpu"])
 #
-# `run MINUTES_OF_TRAINING` (default 7) leaves a minute for data generation and the copy back.
-# What it writes under $OUT: builtin_gpu.safetensors (best validation), history.jsonl, train.log.
-# .gpu/ is ignored by git (.git/info/exclude) and stays under the device tool's 64-MiB limit:
-# FluidSynth with its libraries, TimGM6mb and MuseScore General Lite (~47 MB), two wheels.
+# Steps (each can be run on its own; `all MINUTES` runs setup, data and train):
+#   setup         unpack .gpu: FluidSynth and espeak-ng with the shared libraries the machine
+#                 lacks (added to the loader's search path *after* the system's own, so they only
+#                 fill gaps), the SoundFonts, and the Python wheels into /tmp/stemweave-site;
+#                 writes /tmp/stemweave-gpu.env for the other steps
+#   data          render the songs: sampled (TimGM6mb) + procedural training songs and csound-bank
+#                 validation songs, on every core ($WORKERS)
+#   train MIN     fine-tune the built-in model for MIN minutes of training (--max-minutes: the run
+#                 ends validated and saved), then copy best weights, history and log to $OUT
+#
+# What fits the device tool's 64-MiB working-tree limit: TimGM6mb for training and csound's GM
+# bank for validation (the FluidR3 family, the test fonts, never travel); MuseScore General
+# Lite (40 MB) and the AVL drum kits (19-27 MB each) do not fit beside the repository, so GPU
+# runs train on fewer timbre families than the CPU runs (docs/builtin_model.md).
+#
+# Sizes are set by environment variables: SONGS (sampled, 400), PROCEDURAL (250), VALID (8),
+# SECONDS_PER_SONG (20), WORKERS (nproc), BATCH (32), CROP_S (3), LR (5e-4), DEVICE (cuda), AMP (bf16),
+# DATA (/tmp/stemweave-gpu-data), PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-step=${1:-run}
-
-if [ "$step" = prepare ]; then
-  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
-  mkdir -p .gpu/deb .gpu/whl
-  (cd .gpu/deb && apt-get download libfluidsynth3 libinstpatch-1.0-2 libsdl2-2.0-0 \
-      timgm6mb-soundfont musescore-general-soundfont-small espeak-ng espeak-ng-data \
-      libespeak-ng1 libpcaudio0 libsonic0)
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-      --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-      --platform manylinux2014_x86_64 -d .gpu/whl pedalboard==0.9.26
-  python3 -m pip download -q --no-deps -d .gpu/whl pyfluidsynth==1.4.0
-  du -sh .gpu
-  exit 0
-fi
-
-minutes=${2:-7}
+ROOT=$PWD
+step=${1:-all}
+ENVFILE=${ENVFILE:-/tmp/stemweave-gpu.env}
+PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/sysroot
-for f in .gpu/deb/*.deb; do dpkg -x "$f" /tmp/sysroot; done
-export LD_LIBRARY_PATH=/tmp/sysroot/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-export STEMWEAVE_SOUNDFONT_PATH=/tmp/sysroot/usr/share/sounds/sf2:/tmp/sysroot/usr/share/sounds/sf3
-export PATH=/tmp/sysroot/usr/bin:$PATH ESPEAK_DATA_PATH=/tmp/sysroot/usr/lib/x86_64-linux-gnu/espeak-ng-data
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*
-export PYTHONPATH=/tmp/site:$PWD
-cores=$(nproc)
-# validation from the csound bank is not carried: validate on sampled songs of a held-out seed
-python3 -m stemweave synth /tmp/data --source sampled --songs 600 --seconds 20 --seed 7 \
-  --workers "$cores" --no-progress
-python3 -m stemweave synth /tmp/data --source procedural --songs 150 --seconds 20 --seed 8 \
-  --workers "$cores" --no-progress
-python3 -m stemweave synth /tmp/valid --source sampled --songs 12 --seconds 20 --seed 9 \
-  --workers "$cores" --no-progress
-mkdir -p /tmp/data/valid && cp -r /tmp/valid/train/* /tmp/data/valid/
-sed -i 's/"split": "train"/"split": "valid"/' /tmp/data/valid/*/meta.json
-timeout $((minutes * 60)) python3 -m stemweave train --data /tmp/data --out /tmp/run --init builtin \
-  --device cuda --amp bf16 --steps 200000 --steps-per-epoch 500 --batch-size 32 --crop-s 3 \
-  --lr 5e-4 --workers 8 --valid-max-s 10 --no-progress --log-every 50 > "$OUT/train.log" 2>&1 || true
-cp /tmp/run/best.safetensors "$OUT/builtin_gpu.safetensors" 2>/dev/null || true
-cp /tmp/run/history.jsonl "$OUT/" 2>/dev/null || true
-tail -5 "$OUT/train.log"
+DATA=${DATA:-/tmp/stemweave-gpu-data}
+
+prepare() {
+  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+  rm -rf .gpu && mkdir -p .gpu/whl
+  local root
+  root=$(mktemp -d)
+  mkdir -p "$root/lib" "$root/bin" "$root/sf2" "$root/espeak-ng-data"
+  # FluidSynth and espeak-ng with their library closure, except the C and C++ runtimes (the
+  # machine's own are newer and must win)
+  local libs
+  libs=$( { ldd /usr/lib/x86_64-linux-gnu/libfluidsynth.so.3; ldd "$(command -v espeak-ng)"; } |
+    awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libgomp)\.so')
+  for f in /usr/lib/x86_64-linux-gnu/libfluidsynth.so.3 $libs; do cp -L "$f" "$root/lib/"; done
+  ln -s libfluidsynth.so.3 "$root/lib/libfluidsynth.so"
+  cp -L "$(command -v espeak-ng)" "$root/bin/"
+  # espeak-ng's phoneme tables and the dictionaries of the languages our voices speak
+  local data=/usr/lib/x86_64-linux-gnu/espeak-ng-data
+  cp -r "$data"/{phontab,phonindex,phondata,intonations,lang,voices} "$root/espeak-ng-data/"
+  for l in en it es de fr pt; do cp "$data/${l}_dict" "$root/espeak-ng-data/"; done
+  cp -L /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sounds/sf2/sf_GMbank.sf2 "$root/sf2/"
+  tar -C "$root" -cJf .gpu/sysroot.tar.xz .
+  rm -rf "$root"
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu/whl \
+    pedalboard==0.9.26 soundfile cffi pycparser soxr platformdirs resampy
+  "$PY" -m pip download -q --no-deps -d .gpu/whl pyfluidsynth==1.4.0
+  du -sh .gpu
+}
+
+setup() {
+  local sys=/tmp/stemweave-sys
+  rm -rf "$sys" && mkdir -p "$sys"
+  tar -C "$sys" -xJf .gpu/sysroot.tar.xz
+  # after the system's own directories: only libraries the machine lacks come from here
+  echo "$sys/lib" > /etc/ld.so.conf.d/zz-stemweave.conf && ldconfig
+  rm -rf /tmp/stemweave-site
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/stemweave-site \
+    .gpu/whl/*.whl
+  cat > "$ENVFILE" <<EOF
+export PATH=$sys/bin:\$PATH
+export ESPEAK_DATA_PATH=$sys
+export STEMWEAVE_SOUNDFONT_PATH=$sys/sf2
+export PYTHONPATH=/tmp/stemweave-site:$ROOT\${PYTHONPATH:+:\$PYTHONPATH}
+export PYTHONUNBUFFERED=1
+EOF
+  # shellcheck disable=SC1090
+  source "$ENVFILE"
+  "$PY" -c 'import fluidsynth, soundfile, soxr, pedalboard, resampy; print("imports ok")'
+  espeak-ng -q -w /tmp/stemweave-espeak.wav "la" && echo "espeak-ng ok"
+}
+
+data() {
+  # shellcheck disable=SC1090
+  source "$ENVFILE"
+  local workers=${WORKERS:-$(nproc)}
+  "$PY" -m stemweave synth "$DATA" --source sampled --songs "${SONGS:-400}" \
+    --valid "${VALID:-8}" --seconds "${SECONDS_PER_SONG:-20}" --seed 7 --workers "$workers" \
+    --no-progress
+  "$PY" -m stemweave synth "$DATA" --source procedural --songs "${PROCEDURAL:-250}" --valid 0 \
+    --seconds "${SECONDS_PER_SONG:-20}" --seed 8 --workers "$workers" --no-progress
+  du -sh "$DATA"
+}
+
+train() {
+  # shellcheck disable=SC1090
+  source "$ENVFILE"
+  local minutes=${1:-6}
+  mkdir -p "$OUT"
+  rm -rf /tmp/stemweave-gpu-run
+  "$PY" -m stemweave train --data "$DATA" --out /tmp/stemweave-gpu-run --init builtin \
+    --device "${DEVICE:-cuda}" --amp "${AMP:-bf16}" --steps 1000000 --max-minutes "$minutes" \
+    --steps-per-epoch "${EPOCH:-400}" --batch-size "${BATCH:-32}" --crop-s "${CROP_S:-3}" \
+    --lr "${LR:-5e-4}" --workers "${LOADERS:-12}" --valid-max-s 10 --no-progress \
+    --log-every 50 > "$OUT/train.log" 2>&1 || echo "train exited with $?" >> "$OUT/train.log"
+  cp /tmp/stemweave-gpu-run/best.safetensors "$OUT/builtin_gpu.safetensors" 2>/dev/null || true
+  cp /tmp/stemweave-gpu-run/history.jsonl "$OUT/" 2>/dev/null || true
+  tail -5 "$OUT/train.log"
+}
+
+case "$step" in
+  prepare) prepare ;;
+  setup) setup ;;
+  data) data ;;
+  train) train "${2:-6}" ;;
+  all) setup && data && train "${2:-6}" ;;
+  *) echo "usage: $0 prepare|setup|data|train MINUTES|all MINUTES" >&2; exit 2 ;;
+esac
