@@ -62,15 +62,26 @@ def grid_frames(sample_rate: int, base_rate: int, hop: int) -> int:
 
 @dataclass(frozen=True)
 class Window:
-    """One model window ``[start, stop)`` in input frames (``stop`` may pass the song's end)."""
+    """One model window ``[start, stop)`` in input frames (``stop`` may pass the song's end).
+
+    ``keep`` is the first frame whose output is used (``None``: ``start``); the frames before
+    it are context only. Only a window centred on a short tail (:func:`plan_windows` with
+    ``even=False``) has one.
+    """
 
     start: int
     stop: int
+    keep: int | None = None
 
     @property
     def frames(self) -> int:
         """Length in input frames."""
         return self.stop - self.start
+
+    @property
+    def kept(self) -> int:
+        """First input frame whose output is used."""
+        return self.start if self.keep is None else self.keep
 
 
 def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
@@ -80,8 +91,14 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
     """Cut ``frames`` input frames into fixed-length, overlapping windows on the sample grid.
 
     Every window has the same length (the song padded to the grid is used whole when it is
-    shorter than one window); the last window is moved back so that it ends where the song
-    (rounded up to the grid) ends, so only the grid remainder is zero padding.
+    shorter than one window). With ``even=True`` the last window is moved back so that it ends
+    where the song (rounded up to the grid) ends, so only the grid remainder is zero padding.
+    With ``even=False`` the windows are placed the way the demucs library's ``apply_model``
+    places them for a network trained on one fixed length: one every step from the song's
+    start until the song ends; a window that would pass the song's end delivers only the song's
+    part of it, ``[kept, end)``, and is moved back by half of its missing part so that this part
+    sits in its middle (real audio before it, zeros after the song), as the library's
+    ``TensorChunk.padded`` centres a short chunk.
 
     Args:
         frames: song length in input frames (>= 1).
@@ -92,7 +109,8 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
         overlap: fraction of a window shared with each neighbour (bounds:
             :func:`core.options.check_overlap`).
         even: shorten the windows so that the song is shared evenly (a model trained on one
-            fixed length, like HTDemucs, wants full-length windows instead: ``False``).
+            fixed length, like HTDemucs, wants full-length windows placed like its library
+            places them instead: ``False``).
         max_segment_s: the longest window the model accepts (windows are rounded down to it).
 
     Returns:
@@ -120,6 +138,16 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
         fit = -(-(padded + (count - 1) * shared) // (count * g)) * g
         seg = max(fit, -(-2 * seg // (3 * g)) * g, shared + g)
         step = seg - shared
+    if not even:
+        out = []
+        for s in range(0, padded, step):
+            missing = s + seg - padded
+            if missing <= 0:
+                out.append(Window(s, s + seg))
+            else:  # centred on its song part [s, padded), the library's padded() rule
+                a = s - (missing // 2) // g * g
+                out.append(Window(a, a + seg, s))
+        return out
     starts = []
     s = 0
     while s + seg < padded:
@@ -130,19 +158,25 @@ def plan_windows(frames: int, sample_rate: int, base_rate: int, hop: int,
 
 
 def window_weights(windows: list[Window], index: int, fade: int) -> np.ndarray:
-    """Crossfade weight of window ``index``: 1 inside, linear ramps of ``fade`` frames where a
-    neighbour overlaps (none at the song's start and end). Values are in ``(0, 1]``."""
+    """Crossfade weight of window ``index`` over its used output ``[kept, stop)``: 1 inside,
+    linear ramps of ``fade`` frames where a neighbour overlaps (none at the song's start and
+    end). The ramps sit at the ends of a full window starting at ``kept``, so a window centred
+    on a short tail fades in where it begins to count and the window before it fades out over
+    the same frames. Values are in ``(0, 1]``."""
     w = windows[index]
-    out = np.ones(w.frames, dtype=np.float32)
+    n_out = w.stop - w.kept
+    out = np.ones(n_out, dtype=np.float32)
     if fade <= 0:
         return out
     ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade
     if index > 0:
-        n = min(fade, w.frames)
+        n = min(fade, n_out)
         out[:n] = np.minimum(out[:n], ramp[:n])
     if index < len(windows) - 1:
-        n = min(fade, w.frames)
-        out[w.frames - n:] = np.minimum(out[w.frames - n:], ramp[::-1][fade - n:])
+        a = w.frames - fade  # the ramp down of a full window from kept, cut at this one's end
+        lo, hi = max(a, 0), min(w.frames, n_out)
+        if hi > lo:
+            out[lo:hi] = np.minimum(out[lo:hi], ramp[::-1][lo - a:hi - a])
     return out
 
 
@@ -226,7 +260,7 @@ def run_segments(
                            max_segment_s=max_segment_s)
     g = grid_frames(sample_rate, base, hop)
     margin = -(-int(np.ceil(RESAMPLE_MARGIN_S * sample_rate)) // g) * g
-    fade = windows[0].stop - windows[1].start if len(windows) > 1 else 0
+    fade = windows[0].stop - windows[1].kept if len(windows) > 1 else 0
     t0 = time.perf_counter()
     buf = np.zeros((stems, channels, 0), dtype=np.float32)
     wsum = np.zeros(0, dtype=np.float32)
@@ -259,17 +293,19 @@ def run_segments(
         if scale != 1.0:
             est *= np.float32(scale)
         w = window_weights(windows, k, fade)
-        # grow the accumulator to cover this window, then add
+        if win.kept > win.start:  # a window centred on the song's tail: the rest is context
+            est = est[..., win.kept - win.start:]
+        # grow the accumulator to cover this window's used output, then add
         need = win.stop - buf_start
         if buf.shape[-1] < need:
             grow = need - buf.shape[-1]
             buf = np.concatenate([buf, np.zeros((stems, channels, grow), np.float32)], axis=-1)
             wsum = np.concatenate([wsum, np.zeros(grow, np.float32)])
-        o = win.start - buf_start
-        buf[..., o:o + win.frames] += est * w
-        wsum[o:o + win.frames] += w
-        # everything before the next window's start is final
-        final_to = windows[k + 1].start if k + 1 < len(windows) else frames
+        o = win.kept - buf_start
+        buf[..., o:o + w.size] += est * w
+        wsum[o:o + w.size] += w
+        # everything before the next window's used output is final
+        final_to = windows[k + 1].kept if k + 1 < len(windows) else frames
         final_to = min(final_to, frames)
         n_final = final_to - buf_start
         if n_final > 0:

@@ -43,7 +43,8 @@ class SeparationModel(Protocol):
         max_segment_s: the longest window the network accepts (``None``: no limit).
         overlap: preferred fraction of a window shared with each neighbour.
         even_windows: whether the engine may shorten windows so that a song is shared evenly
-            (a network trained on one fixed length wants full-length windows of real audio).
+            (a network trained on one fixed length wants full-length windows, placed the way
+            its library places them: :func:`core.apply.plan_windows` with ``even=False``).
         precisions: the precisions ``forward`` supports besides ``"fp32"``.
     """
 
