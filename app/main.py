@@ -149,7 +149,9 @@ def take_screenshot(file: str | Path, out: str | Path, *, model: str | None = No
         settings_path: INI settings file (default: the user's settings, read only).
         size: window size in pixels.
         timeout_s: give up waiting for the separation after this long.
-        spectrogram_lanes: lanes shown as spectrograms (0 = mix, 1-4 = stems).
+        spectrogram_lanes: lanes shown as spectrograms (0 = mix, then 1, 2, ... = the model's
+            stems in its order: 1-4 for a four-stem model, 1-6 for a six-stem one); lanes the
+            model does not have are skipped.
 
     Raises:
         StemweaveError: the song cannot be opened or separated.
@@ -199,7 +201,8 @@ def _render(app: QApplication, window: Any, file: str | Path, out: str | Path,
         wait_for_signal(window, window.grid.analysed, timeout_s)
     window.set_fit_heights(True)
     for lane in spectrogram_lanes:
-        window.set_lane_mode(lane, "spectrogram")
+        if 0 <= lane < len(window.lanes):
+            window.set_lane_mode(lane, "spectrogram")
     deadline = QTimer()
     deadline.setSingleShot(True)
     deadline.start(int(timeout_s * 1000))

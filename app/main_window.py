@@ -257,16 +257,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
                 self.normalise_spec_action.isChecked()),
             "Off: one dB scale for every lane (a quiet stem looks quiet)")
         self.normalise_spec_action.setCheckable(True)
+        #: mute/solo/spectrogram per lane (built with the lanes: :meth:`_build_lane_actions`).
         self.lane_actions: list[QAction] = []
-        for i, name in enumerate(LANES):
-            self.lane_actions.append(self._action(
-                f"Mute {name}", f"Ctrl+{i + 1}",
-                lambda i=i: self.lanes[i].mute_button.toggle()))
-            self.lane_actions.append(self._action(
-                f"Solo {name}", f"Alt+{i + 1}", lambda i=i: self.lanes[i].solo_button.toggle()))
-            self.lane_actions.append(self._action(
-                f"Spectrogram {name}", f"Ctrl+Shift+{i + 1}",
-                lambda i=i: self.lanes[i].view_button.toggle()))
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -299,8 +291,8 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             "Every lane back to 0 dB, centre, no mute, no solo")
         lanes_menu.addAction(self.reset_mixer_action)
         lanes_menu.addSeparator()
-        for a in self.lane_actions:
-            lanes_menu.addAction(a)
+        self.lanes_menu = lanes_menu
+        self._build_lane_actions()
         help_menu = menu.addMenu("&Help")
         self.shortcuts_action = self._action("&Keyboard shortcuts", "F1", self.show_shortcuts)
         self.about_action = self._action("&About Stemweave", None, self.show_about)

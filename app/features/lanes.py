@@ -31,6 +31,27 @@ class LanesMixin:
         lane.mode_changed.connect(self.set_lane_mode)
         lane.seek_requested.connect(self._seek_clicked)
 
+    def _build_lane_actions(self) -> None:
+        """Mute (Ctrl+N), solo (Alt+N) and spectrogram (Ctrl+Shift+N) for every lane, named
+        after it, in the Lanes menu: N = 1 for the mix, 2, 3, ... for the stems (a six-stem
+        model: up to 7). Lanes past the ninth are in the menu without keys. Rebuilt whenever
+        the lanes change."""
+        for action in self.lane_actions:
+            self.lanes_menu.removeAction(action)
+            self.removeAction(action)
+            action.deleteLater()
+        self.lane_actions = []
+        for i, lane in enumerate(self.lanes):
+            n = i + 1 if i < 9 else None
+            for text, keys, button in (("Mute", "Ctrl+{}", "mute_button"),
+                                       ("Solo", "Alt+{}", "solo_button"),
+                                       ("Spectrogram", "Ctrl+Shift+{}", "view_button")):
+                action = self._action(
+                    f"{text} {lane.name}", keys.format(n) if n else None,
+                    lambda i=i, button=button: getattr(self.lanes[i], button).toggle())
+                self.lanes_menu.addAction(action)
+                self.lane_actions.append(action)
+
     def _sync_lanes(self) -> None:
         """One lane per name of :attr:`Session.lane_names` (the mix, then the model's stems:
         four, six, ...): stem lanes whose names differ are replaced, missing ones added, extra
@@ -60,6 +81,7 @@ class LanesMixin:
                 if s.mixer is not None and i < len(s.mixer.lanes):
                     lane.show_state(s.mixer.lanes[i])
             self.lanes.append(lane)
+        self._build_lane_actions()
         self.practice.set_stems(names[1:])
         if self.fit_heights_action.isChecked():
             self.set_fit_heights(True)

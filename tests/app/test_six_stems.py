@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from PySide6.QtCore import Qt
 
 pytest.importorskip("demucs")
 
@@ -48,6 +49,28 @@ def test_six_lanes_mixer_presets(qtbot, six_window):
     w.lanes[5].mute_button.click()
     assert mixer.lanes[5].mute
     w.lanes[5].mute_button.click()
+    # every lane has its keys, the new ones too: Ctrl+N mute, Alt+N solo, Ctrl+Shift+N
+    # spectrogram (N = 1 for the mix ... 7 for piano), listed by lane name
+    rows = dict(w.shortcut_rows())
+    assert rows["Solo piano"] == "Alt+7" and rows["Mute guitar"] == "Ctrl+6"
+    assert rows["Spectrogram piano"] == "Ctrl+Shift+7"
+    assert [a.text() for a in w.lanes_menu.actions() if a.text().startswith("Solo ")] == [
+        f"Solo {n}" for n in names]
+    w.activateWindow()
+    alt, ctrl = Qt.KeyboardModifier.AltModifier, Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(w, Qt.Key.Key_7, alt)
+    assert mixer.lanes[6].solo and w.lanes[6].solo_button.isChecked()
+    assert not any(mixer.lanes[i].solo for i in range(6))
+    qtbot.keyClick(w, Qt.Key.Key_7, alt)
+    assert not mixer.lanes[6].solo
+    qtbot.keyClick(w, Qt.Key.Key_6, ctrl)
+    assert mixer.lanes[5].mute and w.lanes[5].mute_button.isChecked()
+    qtbot.keyClick(w, Qt.Key.Key_6, ctrl)
+    assert not mixer.lanes[5].mute
+    qtbot.keyClick(w, Qt.Key.Key_6, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    assert w.lanes[5].view_button.isChecked() and w.lanes[5].view.mode == "spectrogram"
+    qtbot.keyClick(w, Qt.Key.Key_6, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    assert not w.lanes[5].view_button.isChecked()
     # the practice panel offers presets for the six stems, and "no guitar" mutes guitar only
     offered = set(w.practice.preset_buttons)
     assert {"no guitar", "no piano", "only guitar", "only piano", "karaoke"} <= offered, offered
@@ -86,6 +109,12 @@ def test_back_to_four_stems_removes_the_extra_lanes(qtbot, six_window, tiny_chec
     assert [lane.name for lane in w.lanes] == ["mix", "drums", "bass", "other", "vocals"]
     assert w.session.mixer.stems.shape[0] == 4
     qtbot.waitUntil(lambda: len(w.findChildren(type(w.lanes[1]))) == 5, timeout=5_000)
+    rows = dict(w.shortcut_rows())
+    assert rows["Solo vocals"] == "Alt+5" and "Solo piano" not in rows
+    assert "Mute guitar" not in [a.text() for a in w.actions()]
+    w.activateWindow()
+    qtbot.keyClick(w, Qt.Key.Key_5, Qt.KeyboardModifier.AltModifier)
+    assert w.session.mixer.lanes[4].solo and w.lanes[4].solo_button.isChecked()
     offered = set(w.practice.preset_buttons)
     assert "no guitar" not in offered and "only piano" not in offered and "karaoke" in offered
 
