@@ -77,6 +77,8 @@ class PrecisionChoice:
         rejected: per candidate not chosen, why.
         cached: read from the cache rather than measured now.
         key: the cache key.
+        not_measured: why nothing was measured, when nothing was (no other precision to try
+            on this device, or a family that runs in fp32 only); ``""`` when measured.
     """
 
     precision: str
@@ -85,9 +87,18 @@ class PrecisionChoice:
     rejected: dict[str, str] = field(default_factory=dict)
     cached: bool = False
     key: str = ""
+    not_measured: str = ""
+
+    @property
+    def measured(self) -> bool:
+        """Whether the choice comes from a measurement (now or cached)."""
+        return not self.not_measured
 
     def describe(self) -> str:
-        """One line for logs and the CLI: what was chosen and the figures behind it."""
+        """One line for logs and the CLI: what was chosen and the figures behind it, or why
+        nothing was measured."""
+        if self.not_measured:
+            return f"{self.precision} (not measured: {self.not_measured})"
         figs = ", ".join(
             f"{p} {s:.2f} s" + (f" ({self.sdr_db[p]:.1f} dB vs fp32)" if p in self.sdr_db else "")
             for p, s in self.seconds.items())
@@ -303,6 +314,9 @@ def choose_precision(model: torch.nn.Module, device: torch.device, *,
              "candidates": sorted(candidates), "min_sdr_db": min_sdr_db}
     key = hashlib.blake2b(json.dumps(ident, sort_keys=True).encode(),
                           digest_size=16).hexdigest()
+    if not candidates:  # nothing to measure, nothing to cache
+        return PrecisionChoice("fp32", key=key, not_measured=f"no precision other than fp32 is "
+                               f"offered on this {device.type.upper()}")
     path = Path(directory if directory is not None else cache_dir()) / CACHE_FILE
     if use_cache:
         entry = _read_cache(path).get(key)
@@ -310,10 +324,7 @@ def choose_precision(model: torch.nn.Module, device: torch.device, *,
             return PrecisionChoice(entry["precision"], dict(entry.get("seconds", {})),
                                    dict(entry.get("sdr_db", {})),
                                    dict(entry.get("rejected", {})), cached=True, key=key)
-    if not candidates:
-        choice = PrecisionChoice("fp32", key=key)
-    else:
-        choice = _probe(model, device, candidates, min_sdr_db, key)
+    choice = _probe(model, device, candidates, min_sdr_db, key)
     log.debug("precision: %s", choice.describe())
     if use_cache:
         _write_cache(path, key, {**{k: v for k, v in asdict(choice).items()

@@ -162,8 +162,13 @@ def run(args: argparse.Namespace) -> int:
                     overlap=args.overlap, threads=args.threads, precision=args.precision)
     if getattr(args, "verbose", False):
         precision = sep.resolve_precision()
-        how = ("chosen by measurement: " + sep.precision_choice.describe()
-               if sep.precision_choice is not None else "as asked")
+        choice = sep.precision_choice
+        if choice is None:
+            how = "as asked"
+        elif choice.measured:
+            how = "chosen by measurement: " + choice.describe()
+        else:
+            how = "auto, not measured: " + choice.not_measured
         print(f"stemweave: precision {precision} on {sep.device.type} ({how})", file=sys.stderr)
     failures = 0
     folders = output_folders([Path(item).expanduser() for item in args.inputs])

@@ -59,3 +59,15 @@ def test_stems_are_checked_against_the_model(tmp_path, store, tiny_checkpoint, c
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "unknown stem(s) guitar" in err and "drums,bass,other,vocals" in err
     assert not (tmp_path / "four").exists()
+
+
+def test_verbose_precision_says_it_was_not_measured(tmp_path, store, capsys):
+    song = _song(tmp_path / "song.wav", seconds=0.5)
+    code = main(["separate", str(song), "-o", str(tmp_path / "out"), "--model", "six",
+                 "--device", "cpu", "--threads", "1", "-v"])
+    assert code == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "precision" in ln]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("stemweave: precision fp32 on cpu (auto, not measured: "
+                               "HTDemucs runs in fp32 only")
+    assert "measurement" not in lines[0] and "measured now" not in lines[0]

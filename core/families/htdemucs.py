@@ -159,8 +159,9 @@ class HTDemucsFamily:
             self.module.train(was_training)
 
     def choose_precision(self, device: torch.device) -> PrecisionChoice:
-        """Always fp32 (nothing else is offered for this family yet)."""
-        return PrecisionChoice("fp32", rejected={"bf16": "not offered for HTDemucs"})
+        """Always fp32, without measuring: nothing else is offered for this family yet."""
+        return PrecisionChoice("fp32", not_measured="HTDemucs runs in fp32 only (bf16 and "
+                               "fp16 are not offered for this family)")
 
     def forward(self, mixes: list[torch.Tensor], precision: str) -> torch.Tensor:
         """``mixes[0]``: ``(batch, 2, T)`` at 44.1 kHz -> ``(batch, stems, 2, T)``, by the

@@ -93,9 +93,18 @@ def test_choice_is_cached_and_a_different_model_is_measured_again(model, tmp_pat
 
 def test_unreadable_cache_is_measured_again(model, tmp_path):
     (tmp_path / CACHE_FILE).write_text("{not json")
-    choice = choose_precision(model, CPU, candidates={}, directory=tmp_path)
-    assert choice.precision == "fp32" and not choice.cached
+    calls: list[int] = []
+    bad = replaying(model, noise_db=MIN_SDR_DB - 15, calls=calls)
+    choice = choose_precision(model, CPU, candidates={"bf16": bad}, directory=tmp_path)
+    assert calls and choice.precision == "fp32" and not choice.cached and choice.measured
     assert json.loads((tmp_path / CACHE_FILE).read_text())[choice.key]["precision"] == "fp32"
+
+
+def test_nothing_to_try_is_not_called_a_measurement(model, tmp_path):
+    choice = choose_precision(model, CPU, candidates={}, directory=tmp_path)
+    assert choice.precision == "fp32" and not choice.measured and not choice.seconds
+    assert "not measured" in choice.describe() and "measured now" not in choice.describe()
+    assert not (tmp_path / CACHE_FILE).exists()  # nothing measured, nothing cached
 
 
 def _song(seconds=1.0, rate=16000):
