@@ -109,10 +109,18 @@ class PrecisionChoice:
 
 
 def forward_fn(model: torch.nn.Module, device: torch.device, precision: str) -> Forward:
-    """The engine's model call in ``precision`` (autocast for bf16/fp16)."""
+    """The engine's model call in ``precision``.
+
+    bf16 on the CPU runs the model's inference kernels with bf16 activations
+    (``model(..., dtype=torch.bfloat16)``: weights cast on use, spectrogram branch and
+    overlap-add in fp32); autocast, which bypasses those kernels, ran the same network 1.5-2x
+    slower (docs/engine.md). Elsewhere bf16/fp16 use autocast.
+    """
     if precision == "fp32":
         return lambda mixes: model(mixes, last_only=True)[-1]
     dtype = _DTYPES[precision]
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        return lambda mixes: model(mixes, last_only=True, dtype=dtype)[-1]
 
     def run(mixes: list[torch.Tensor]) -> torch.Tensor:
         with torch.autocast(device.type, dtype=dtype):

@@ -72,7 +72,10 @@ class Decoder(nn.Module):
         # and crops its own padding; aligning every bank on the largest padding lets them share
         # one buffer.
         crop = max(f.padding[0] for f in self.filters)
-        out = latent.new_zeros(b, (t + longest - 1) * hop)
+        # The overlapping frames are summed in at least float32 (a bf16 sum would round the
+        # waveform itself).
+        out = latent.new_zeros(b, (t + longest - 1) * hop,
+                               dtype=torch.promote_types(latent.dtype, torch.float32))
         start = 0
         for f, width in zip(self.filters, self.widths):
             k = f.weight.shape[-1]

@@ -98,17 +98,31 @@ class Encoder(nn.Module):
             nn.Conv1d(N, N, 1, bias=False),
         )
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Encode a waveform.
 
         Args:
             audio: ``(batch, 1, time)`` with ``time`` a multiple of ``W``.
+            dtype: compute the filterbanks and the bottleneck in this precision (weights cast
+                on use; e.g. ``torch.bfloat16``); the spectrogram branch always runs in
+                ``audio``'s precision (its standardisation loses the signal in bf16) and its
+                output is cast. ``None``: ``audio``'s precision.
 
         Returns:
-            ``(batch, N, time // W)`` latent (may be negative: no final nonlinearity).
+            ``(batch, N, time // W)`` latent in ``dtype`` (may be negative: no final
+            nonlinearity).
         """
+        x = audio if dtype is None else audio.to(dtype)
         # Stack on a new axis after the channels, then flatten: channel c*filters + l.
-        bank = torch.stack([f(audio) for f in self.filters], dim=2)
+        bank = torch.stack([_conv(f, x) for f in self.filters], dim=2)
         bank = F.relu(bank.flatten(1, 2))
-        spec = self.spectrogram(audio, bank.shape[-1])
-        return self.bottleneck(torch.cat([bank, spec], dim=1))
+        spec = self.spectrogram(audio, bank.shape[-1]).to(bank.dtype)
+        mix, relu, out = self.bottleneck
+        return _conv(out, relu(_conv(mix, torch.cat([bank, spec], dim=1))))
+
+
+def _conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` with the weights cast to ``x``'s dtype (no copy when they match)."""
+    bias = None if conv.bias is None else conv.bias.to(x.dtype)
+    return F.conv1d(x, conv.weight.to(x.dtype), bias, conv.stride, conv.padding, conv.dilation,
+                    conv.groups)

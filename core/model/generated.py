@@ -258,7 +258,9 @@ class IndependentConv1d(nn.Module):
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """``(batch, stems*in, time)`` -> ``(batch, stems*out, time')``; embedding unused."""
         c = self.conv
-        return grouped_conv1d(x, c.weight, c.bias, c.groups, c.padding[0], c.dilation[0])
+        bias = None if c.bias is None else c.bias.to(x.dtype)
+        return grouped_conv1d(x, c.weight.to(x.dtype), bias, c.groups, c.padding[0],
+                              c.dilation[0])
 
 
 class IndependentGroupNorm(nn.Module):
@@ -276,4 +278,5 @@ class IndependentGroupNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """Normalise ``(batch, stems*channels, time)``; embedding unused."""
-        return self.group_norm(x)
+        g = self.group_norm
+        return F.group_norm(x, g.num_groups, g.weight.to(x.dtype), g.bias.to(x.dtype), g.eps)

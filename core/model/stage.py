@@ -72,7 +72,8 @@ class Stage(nn.Module):
         return latent.unsqueeze(1) * self.mask(x, self.embedding)
 
     def forward(
-        self, mix: torch.Tensor, previous: torch.Tensor | None = None, decode: bool = True
+        self, mix: torch.Tensor, previous: torch.Tensor | None = None, decode: bool = True,
+        dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Separate one mixture.
 
@@ -80,11 +81,13 @@ class Stage(nn.Module):
             mix: ``(batch, 1, time)``, ``time`` a multiple of the stage's stride.
             previous: previous stage's masked latents, or ``None`` for the first stage.
             decode: decode the waveforms (skip it when only the hidden hand-over is needed).
+            dtype: activations' precision from the encoder on (inference kernels only; see
+                :meth:`core.model.MetaTasNet.forward`); ``None``: ``mix``'s.
 
         Returns:
             estimates ``(batch, stems, 1, time)`` (``None`` if not decoded) and the masked
             latents ``(batch, stems, N_s, frames)`` handed to the next stage.
         """
-        masked = self.separate_latent(self.encoder(mix), previous)
+        masked = self.separate_latent(self.encoder(mix, dtype), previous)
         estimates = decode_stems(self.decoder, masked) if decode else None
         return estimates, masked

@@ -119,6 +119,30 @@ def test_masks_are_a_softmax_over_stems(tiny_checkpoint: Path) -> None:
     assert (masks >= 0).all()
 
 
+@pytest.mark.parametrize("overrides", [{}, {"independent_params": True, "stack": 2}],
+                         ids=["generated", "independent"])
+def test_bf16_dtype_runs_the_inference_kernels_close_to_fp32(overrides: dict) -> None:
+    """``model(..., dtype=bf16)`` keeps the activations in bf16 from the encoder on (weights
+    cast on use) and sums the decoder's frames in fp32; with gradients on it means autocast."""
+    torch.manual_seed(0)
+    cfg = {"N": 32, "B": 16, "H": 16, "layers": 2, "stack": 1, "num_mels": 8, **overrides}
+    model = MetaTasNet(ModelConfig(**cfg)).eval().bake()
+    mixes = [torch.randn(2, 1, 2400 * m) for m in (1, 2, 4)]
+    seen: list[torch.dtype] = []
+    hook = model.stages[-1].decoder.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0].dtype))
+    with torch.inference_mode():
+        ref = model(mixes, last_only=True)[0]
+        low = model(mixes, last_only=True, dtype=torch.bfloat16)[0]
+    hook.remove()
+    assert seen == [torch.float32, torch.bfloat16]
+    assert low.dtype == torch.float32 and low.shape == ref.shape
+    sdr = 10 * torch.log10(ref.pow(2).sum() / (low - ref).pow(2).sum())
+    assert 25 <= sdr < 100  # bf16 rounding (31-42 dB here), not fp32's result
+    trained = model(mixes, last_only=True, dtype=torch.bfloat16)[0]
+    assert trained.dtype == torch.bfloat16 and trained.requires_grad
+
+
 def test_forward_shapes_and_training_graph() -> None:
     cfg = ModelConfig(N=16, B=8, H=8, layers=2, stack=1, num_mels=8)
     model = MetaTasNet(cfg).train()
