@@ -2,7 +2,8 @@
 # Builds the one-folder desktop bundle dist/stemweave/ with PyInstaller (build_installer.spec).
 #
 # It creates a fresh virtual environment (build/bundle-venv) holding only what the app needs:
-# torch, the runtime dependencies from pyproject.toml and the "bundle" extra (PyInstaller) -- no
+# torch, the runtime dependencies from pyproject.toml, the "bundle" extra (PyInstaller) and the
+# demucs library for HTDemucs models (without its own requirements) -- no
 # training, test or development packages, and not resampy (only training's optional resampler
 # uses it, and it drags in numba + llvmlite). Stemweave itself is not installed there: the spec
 # reads the packages from this checkout.
@@ -62,6 +63,19 @@ EOF
 )
 echo "bundle: installing ${DEPS[*]}"
 "$VPY" -m pip install -q "torch==$TORCH_VERSION" "${DEPS[@]}"
+
+# HTDemucs models: the demucs extra's library without its own requirements (its MP3 writer,
+# audio reader and model downloader are never used), plus the two packages demucs.htdemucs and
+# demucs.apply import. The spec collects only those modules (about 174 KiB; docs/bundle.md).
+mapfile -t DEMUCS < <("$VPY" - <<'EOF'
+import tomllib
+
+with open("pyproject.toml", "rb") as f:
+    print("\n".join(tomllib.load(f)["project"]["optional-dependencies"]["demucs"]))
+EOF
+)
+echo "bundle: installing ${DEMUCS[*]} einops julius (HTDemucs models, not demucs' own requirements)"
+"$VPY" -m pip install -q --no-deps "${DEMUCS[@]}" "einops>=0.8" "julius>=0.2.7"
 t1=$(date +%s)
 
 "$BVENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \

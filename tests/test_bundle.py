@@ -226,6 +226,33 @@ def test_separate_demo_song_builtin_model(bundle_dir: Path, home: dict[str, str]
         assert (got.samplerate, got.frames) == (info.samplerate, info.frames)
 
 
+def test_separate_six_stem_htdemucs(bundle_dir: Path, home: dict[str, str], song: Path,
+                                    tmp_path: Path) -> None:
+    """The bundle carries the demucs library's HTDemucs: a six-stem model (tiny, random,
+    imported from a demucs release file) separates into six stems; the catalogue offers the
+    HTDemucs models without the install hint."""
+    pytest.importorskip("demucs")
+    from tests.core.htdemucs_tiny import SIX, tiny_htdemucs, write_release_file
+
+    release = write_release_file(tiny_htdemucs(SIX, samplerate=44100, seed=3), tmp_path / "dl",
+                                 "six")
+    env = dict(home, STEMWEAVE_MODELS_DIR=str(tmp_path / "models"))
+    proc = _run(bundle_dir, ["models", "import", str(release), "--name", "six"], env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    proc = _run(bundle_dir, ["models", "list"], env, timeout=120)
+    assert proc.returncode == 0 and "htdemucs_6s" in proc.stdout, proc.stderr
+    assert "pip install" not in proc.stdout + proc.stderr, proc.stdout
+    out = tmp_path / "out"
+    proc = _run(bundle_dir, ["separate", str(song), "-o", str(out), "--model", "six",
+                             "--threads", "1"], env)
+    assert proc.returncode == 0, proc.stderr
+    mix, sr = sf.read(song, dtype="float32")
+    assert sorted(p.name for p in (out / "song").iterdir()) == sorted(f"{s}.wav" for s in SIX)
+    for stem in SIX:
+        data, rate = sf.read(out / "song" / f"{stem}.wav", dtype="float32")
+        assert rate == sr and data.shape == mix.shape and np.isfinite(data).all(), stem
+
+
 def test_gui_screenshot_offscreen(bundle_dir: Path, home: dict[str, str], song: Path,
                                   model_args: list[str], tmp_path: Path) -> None:
     """The GUI starts headless (Qt's offscreen plugin), separates and renders the window."""
