@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import core.precision
 import core.resources
 from core.audio import save_audio
 from stemweave.cli import main
@@ -112,8 +113,12 @@ def test_bad_arguments(tmp_path, argv, msg, capsys):
     assert exc.value.code == 2 and msg in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("asked", ["auto", "fp32"])
-def test_verbose_says_which_precision(tmp_path, tiny_checkpoint, capsys, asked):
+@pytest.mark.parametrize("asked,native", [("auto", True), ("auto", False), ("fp32", True)],
+                         ids=["auto-native-bf16", "auto-no-native-bf16", "fp32"])
+def test_verbose_says_which_precision(tmp_path, tiny_checkpoint, capsys, monkeypatch, asked,
+                                      native):
+    # Native bf16 forced both ways, so the test holds on any CPU (bf16 runs everywhere).
+    monkeypatch.setattr(core.precision, "cpu_bf16_native", lambda: native)
     a = _song(tmp_path / "s.wav", channels=1, seconds=0.5)
     code = main(["separate", str(a), "-o", str(tmp_path / "out"), "--model",
                  str(tiny_checkpoint), "--device", "cpu", "--threads", "1", "--precision", asked,
@@ -121,8 +126,10 @@ def test_verbose_says_which_precision(tmp_path, tiny_checkpoint, capsys, asked):
     assert code == 0
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "precision" in ln]
     assert len(lines) == 1
-    if asked == "auto":
+    if asked == "auto" and native:
         assert "chosen by measurement" in lines[0] and "fp32" in lines[0]
-        assert lines[0].split()[2] in ("fp32", "bf16")
+        assert "bf16" in lines[0] and lines[0].split()[2] in ("fp32", "bf16")
+    elif asked == "auto":
+        assert lines[0].startswith("stemweave: precision fp32 on cpu (auto, not measured: ")
     else:
         assert lines[0].startswith("stemweave: precision fp32 on cpu (as asked)")
