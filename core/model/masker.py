@@ -34,6 +34,23 @@ def _add_bias(y: torch.Tensor, bias: torch.Tensor | None, stems: int) -> None:
         y.view(-1, stems, y.shape[1], y.shape[2]).add_(bias.view(1, stems, -1, 1).to(y.dtype))
 
 
+def _channel_var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Biased variance and mean over time of every channel: ``(..., C, t)`` -> ``(..., C)`` each.
+
+    Taken from the group-norm kernel's statistics with one group per channel (its normalised
+    output is discarded): on the CPU ``torch.var_mean`` over the last axis ran 15x slower than
+    that kernel (80 vs 5 ms for ``(2, 3520, 2000)`` bf16, one thread). ``eps = 0``: a constant
+    channel has ``rstd = inf`` and variance 0.
+    """
+    *lead, c, t = x.shape
+    n = 1
+    for d in lead:
+        n *= d
+    _, mean, rstd = torch.ops.aten.native_group_norm(x.reshape(n, c, t), None, None, n, c, t,
+                                                     c, 0.0)
+    return rstd.pow(-2).view(*lead, c), mean.view(*lead, c)
+
+
 class _Layers:
     """Factory for generated or independent layers with shared embedding sizes."""
 
@@ -204,13 +221,13 @@ class Masker(nn.Module):
         b, n, t = latent.shape
         s = self.stems
         lat = prelu(latent.clone(), self.prelu_1)
-        var_l, mean_l = torch.var_mean(lat, dim=-1, correction=0)  # (b, n)
+        var_l, mean_l = _channel_var_mean(lat)  # (b, n)
         var_c = var_l.unsqueeze(1).expand(b, s, n)
         mean_c = mean_l.unsqueeze(1).expand(b, s, n)
         prev = None
         if previous is not None:
             prev = prelu(previous.clone(), self.prelu_1)
-            var_p, mean_p = torch.var_mean(prev, dim=-1, correction=0)  # (b, s, n_prev)
+            var_p, mean_p = _channel_var_mean(prev)  # (b, s, n_prev)
             var_c, mean_c = torch.cat([var_c, var_p], dim=2), torch.cat([mean_c, mean_p], dim=2)
         c = var_c.shape[2]
         # Group statistics from channel statistics (equal frame counts): exact, no cancellation.
