@@ -7,6 +7,7 @@ A mixin of :class:`app.main_window.MainWindow`.
 
 from __future__ import annotations
 
+import html
 import importlib.metadata
 
 from PySide6.QtCore import Qt
@@ -21,10 +22,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from core.errors import StemweaveError
+
 ABOUT_TEXT = (
     "<h3>Stemweave {version}</h3>"
-    "<p>Separates songs into drums, bass, other and vocals (Meta-TasNet), plays them with a "
-    "mixer, loops, tempo and pitch, and finds tempo, bars, key and chords.</p>"
+    "<p>Separates songs into stems with Meta-TasNet or Hybrid Transformer Demucs (HTDemucs) "
+    "models (drums, bass, other and vocals; guitar and piano too with a six-stem model), plays "
+    "them with a mixer, loops, tempo and pitch, and finds tempo, bars, key and chords.</p>"
+    "<p>{model}</p>"
     "<p>Stemweave's code is MIT-licensed. The desktop bundle includes the Rubber Band Library "
     "(GPL-2.0-or-later), so the bundle as a whole is distributed under the GPL; Qt is used "
     "under the LGPL. The licences of every part are listed in docs/licences.md.</p>")
@@ -32,6 +37,19 @@ ABOUT_TEXT = (
 
 class HelpMixin:
     """Help menu of the main window."""
+
+    def model_summary(self) -> str:
+        """The chosen model in words: file, family and stems (its header only is read)."""
+        from core.families import FAMILIES, read_header
+
+        try:
+            path = self.resolve_model()
+            header = read_header(path)
+        except (StemweaveError, OSError):
+            return "No usable model is chosen yet (Edit ▸ Settings…)."
+        family = FAMILIES.get(header.family, header.family).split(" (")[0]
+        return (f"Current model: {path.name} — {family}, {len(header.stems)} stems: "
+                f"{', '.join(header.stems)}.")
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """``(command, keys)`` for every window action that has a shortcut, menu order."""
@@ -86,8 +104,9 @@ class HelpMixin:
             version = importlib.metadata.version("stemweave")
         except importlib.metadata.PackageNotFoundError:
             version = ""
-        box = QMessageBox(QMessageBox.Icon.Information, "About Stemweave",
-                          ABOUT_TEXT.format(version=version), QMessageBox.StandardButton.Ok, self)
+        text = ABOUT_TEXT.format(version=version, model=html.escape(self.model_summary()))
+        box = QMessageBox(QMessageBox.Icon.Information, "About Stemweave", text,
+                          QMessageBox.StandardButton.Ok, self)
         box.setTextFormat(Qt.TextFormat.RichText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
