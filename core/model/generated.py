@@ -100,12 +100,27 @@ def _depthwise(
     """Dilated depthwise convolution as ``k`` shifted multiply-adds (inference only).
 
     oneDNN runs these small-kernel dilated depthwise convolutions about 10x slower than the
-    memory-bound sum of shifted copies.
+    memory-bound sum of shifted copies. With "same" padding (the TCN's) the unshifted tap
+    starts the sum and the others are added to the output ranges they reach, so no padded copy
+    of ``x`` is made.
     """
     k = weight.shape[-1]
-    t_out = x.shape[-1] + 2 * padding - dilation * (k - 1)
-    xp = F.pad(x, (padding, padding)) if padding else x
+    t = x.shape[-1]
+    t_out = t + 2 * padding - dilation * (k - 1)
     taps = weight.view(1, -1, k)
+    if t_out == t and padding % dilation == 0:
+        centre = padding // dilation
+        y = x * taps[..., centre : centre + 1]
+        for j in range(k):
+            o = j * dilation - padding  # output i reads x[i + o]
+            if j == centre or abs(o) >= t:
+                continue
+            if o > 0:
+                y[..., : t - o].addcmul_(x[..., o:], taps[..., j : j + 1])
+            else:
+                y[..., -o:].addcmul_(x[..., : t + o], taps[..., j : j + 1])
+        return y if bias is None else y + bias.view(1, -1, 1)
+    xp = F.pad(x, (padding, padding)) if padding else x
     y = xp[..., :t_out] * taps[..., 0:1]
     for j in range(1, k):
         y.addcmul_(xp[..., j * dilation : j * dilation + t_out], taps[..., j : j + 1])

@@ -119,6 +119,23 @@ def test_masks_are_a_softmax_over_stems(tiny_checkpoint: Path) -> None:
     assert (masks >= 0).all()
 
 
+@pytest.mark.parametrize(("k", "dilation", "t", "padding"),
+                         [(3, 1, 50, 1), (3, 32, 20, 32), (3, 4, 5, 4), (5, 2, 30, 4),
+                          (3, 2, 30, 0)])
+def test_depthwise_kernel_matches_conv1d(k: int, dilation: int, t: int, padding: int) -> None:
+    """The shifted multiply-add depthwise convolution, "same" padding (shorter than the
+    dilation too) and otherwise."""
+    from core.model.generated import grouped_conv1d
+
+    torch.manual_seed(0)
+    x, w, b = torch.randn(2, 6, t), torch.randn(6, 1, k), torch.randn(6)
+    with torch.no_grad():
+        ours = grouped_conv1d(x, w, b, 6, padding, dilation)
+    ref = torch.nn.functional.conv1d(x, w, b, padding=padding, dilation=dilation, groups=6)
+    assert ours.shape == ref.shape
+    assert (ours - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
 @pytest.mark.parametrize("overrides", [{}, {"independent_params": True, "stack": 2}],
                          ids=["generated", "independent"])
 def test_bf16_dtype_runs_the_inference_kernels_close_to_fp32(overrides: dict) -> None:
