@@ -26,8 +26,10 @@
 # runs train on fewer timbre families than the CPU runs (docs/builtin_model.md).
 #
 # Sizes are set by environment variables: SONGS (sampled, 400), PROCEDURAL (250), VALID (8),
-# SECONDS_PER_SONG (20), WORKERS (nproc), BATCH (32), CROP_S (3), LR (5e-4), DEVICE (cuda), AMP (bf16),
-# DATA (/tmp/stemweave-gpu-data), PYTHON (python3).
+# SECONDS_PER_SONG (20), SEED (7: training songs; validation always seed 7), WORKERS (nproc),
+# INIT (builtin, or a weights file carried in .gpu/), BATCH (32), CROP_S (3), LR (5e-4), SGDR
+# (cosine period in steps, 200000), EPOCH (400 steps between validations), LOADERS (12),
+# DEVICE (cuda), AMP (bf16), DATA (/tmp/stemweave-gpu-data), PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -93,11 +95,14 @@ data() {
   # shellcheck disable=SC1090
   source "$ENVFILE"
   local workers=${WORKERS:-$(nproc)}
-  "$PY" -m stemweave synth "$DATA" --source sampled --songs "${SONGS:-400}" \
-    --valid "${VALID:-8}" --seconds "${SECONDS_PER_SONG:-20}" --seed 7 --workers "$workers" \
-    --no-progress
+  local seed=${SEED:-7} seconds=${SECONDS_PER_SONG:-20}
+  # validation songs always from seed 7, so that runs with other training seeds compare
+  "$PY" -m stemweave synth "$DATA" --source sampled --songs 0 --valid "${VALID:-8}" \
+    --seconds "$seconds" --seed 7 --workers "$workers" --no-progress
+  "$PY" -m stemweave synth "$DATA" --source sampled --songs "${SONGS:-400}" --valid 0 \
+    --seconds "$seconds" --seed "$seed" --workers "$workers" --no-progress
   "$PY" -m stemweave synth "$DATA" --source procedural --songs "${PROCEDURAL:-250}" --valid 0 \
-    --seconds "${SECONDS_PER_SONG:-20}" --seed 8 --workers "$workers" --no-progress
+    --seconds "$seconds" --seed $((seed + 1)) --workers "$workers" --no-progress
   du -sh "$DATA"
 }
 
@@ -107,10 +112,10 @@ train() {
   local minutes=${1:-6}
   mkdir -p "$OUT"
   rm -rf /tmp/stemweave-gpu-run
-  "$PY" -m stemweave train --data "$DATA" --out /tmp/stemweave-gpu-run --init builtin \
+  "$PY" -m stemweave train --data "$DATA" --out /tmp/stemweave-gpu-run --init "${INIT:-builtin}" \
     --device "${DEVICE:-cuda}" --amp "${AMP:-bf16}" --steps 1000000 --max-minutes "$minutes" \
     --steps-per-epoch "${EPOCH:-400}" --batch-size "${BATCH:-32}" --crop-s "${CROP_S:-3}" \
-    --lr "${LR:-5e-4}" --workers "${LOADERS:-12}" --valid-max-s 10 --no-progress \
+    --lr "${LR:-5e-4}" --sgdr-period "${SGDR:-200000}" --workers "${LOADERS:-12}" --valid-max-s 10 --no-progress \
     --log-every 50 > "$OUT/train.log" 2>&1 || echo "train exited with $?" >> "$OUT/train.log"
   cp /tmp/stemweave-gpu-run/best.safetensors "$OUT/builtin_gpu.safetensors" 2>/dev/null || true
   cp /tmp/stemweave-gpu-run/history.jsonl "$OUT/" 2>/dev/null || true
