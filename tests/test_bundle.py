@@ -167,10 +167,12 @@ def test_version_and_models_list(bundle_dir: Path, home: dict[str, str],
     assert proc.returncode == 0, proc.stderr
     proc = _run(bundle_dir, ["models", "--dir", str(store), "list"], home, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"^tiny\s+\S+\s+installed\b", proc.stdout, re.M), proc.stdout
+    # columns: NAME FAMILY KIND STATUS ...
+    assert re.search(r"^tiny\s+metatasnet\s+user\s+installed\b", proc.stdout, re.M), proc.stdout
     assert str(store) in proc.stdout
     if builtin_model_path().is_file():  # the bundle finds its own copy of the built-in model
-        assert re.search(r"^builtin\s+\S+\s+installed\b", proc.stdout, re.M), proc.stdout
+        assert re.search(r"^builtin\s+\S+\s+builtin\s+installed\b", proc.stdout,
+                         re.M), proc.stdout
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks the Linux runtime hook")
