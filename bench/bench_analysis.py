@@ -18,6 +18,7 @@ Usage::
 
     nice .venv/bin/python bench/bench_analysis.py --songs 20 --seconds 20 --separated
     nice .venv/bin/python bench/bench_analysis.py --long 600   # time and peak memory, 10 min
+    nice .venv/bin/python bench/bench_analysis.py --memory 180 600  # each in a fresh process
 """
 
 from __future__ import annotations
@@ -93,22 +94,42 @@ def _mirex_key(key: str) -> str:
     return f"{names.SHARP_NAMES[tonic]} {mode}"
 
 
+def _rss_mb() -> float:
+    """The process's resident memory now (MB; Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def bench_long(seconds: float) -> None:
-    """Time and peak memory of analysing one long song (a 30-s song repeated)."""
+    """Time and peak memory of analysing one long song (a 30-s song repeated).
+
+    The warm-up (imports, compiled kernels, one block's buffers) runs before the song is built,
+    so the process's high-water mark afterwards is the analysis's own: the figure is the peak
+    RSS during :func:`analyze` over the RSS just before it (the song already in memory).
+    """
     import resource
 
     stems, _ = render_song(song_rng(0, 0, "test"), 30.0, 44100)
-    mix = np.tile(stems.sum(axis=0), (1, int(np.ceil(seconds / 30.0))))[:, :int(seconds * 44100)]
-    analyze(mix[:, :44100 * 5], 44100)  # warm-up (imports, compiled kernels)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    part = stems.sum(axis=0)
+    del stems
+    analyze(part[:, :44100 * 5], 44100)  # warm-up, before the song's memory is taken
+    # filled in place: no temporary as large as the song raises the peak before the analysis
+    mix = np.empty((part.shape[0], int(seconds * 44100)), dtype=np.float32)
+    for a in range(0, mix.shape[1], part.shape[1]):
+        n = min(part.shape[1], mix.shape[1] - a)
+        mix[:, a:a + n] = part[:, :n]
+    before = _rss_mb()
     t0 = time.perf_counter()
     est = analyze(mix, 44100)
     spent = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{seconds:.0f} s stereo 44.1 kHz song: analysed in {spent:.1f} s "
-          f"({seconds / spent:.0f}x real time); peak RSS {peak:.0f} MB "
-          f"(+{peak - before:.0f} MB over the song in memory); {len(est.beats)} beats, "
-          f"{len(est.chords)} chord spans")
+    print(f"{seconds:.0f} s stereo 44.1 kHz song ({mix.nbytes / 2**20:.0f} MB): analysed in "
+          f"{spent:.1f} s ({seconds / spent:.0f}x real time); peak RSS {peak:.0f} MB, "
+          f"{peak - before:+.0f} MB over the RSS before the call, "
+          f"{peak - mix.nbytes / 2**20:.0f} MB without the song; {len(est.beats)} beats, "
+          f"{len(est.chords)} chord spans", flush=True)
 
 
 def main() -> None:
@@ -121,9 +142,18 @@ def main() -> None:
                         help="also analyse the stems the built-in model separates")
     parser.add_argument("--long", type=float, metavar="SECONDS",
                         help="instead: time and peak memory of one song this long")
+    parser.add_argument("--memory", type=float, nargs="+", metavar="SECONDS",
+                        help="instead: --long for each length, each in a fresh process (so "
+                             "each peak is its own)")
     args = parser.parse_args()
     if args.long:
         bench_long(args.long)
+        return
+    if args.memory:
+        import subprocess
+
+        for seconds in args.memory:
+            subprocess.run([sys.executable, __file__, "--long", str(seconds)], check=True)
         return
     conditions = ["mix", "stems"] + (["separated"] if args.separated else [])
     results: dict[str, list[dict]] = {c: [] for c in conditions}

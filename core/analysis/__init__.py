@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from core.analysis import harmony, names, rhythm
+from core.analysis import features, harmony, names, rhythm
 from core.analysis.result import Analysis, ChordSpan
 from core.errors import AnalysisError
 
 log = logging.getLogger(__name__)
 
 #: rate everything is analysed at (Hz).
-ANALYSIS_RATE = 22050
+ANALYSIS_RATE = features.ANALYSIS_RATE
 
 #: the message shown when librosa is missing.
 INSTALL_HINT = ("musical analysis needs librosa: install it with "
@@ -35,36 +35,6 @@ __all__ = ["ANALYSIS_RATE", "INSTALL_HINT", "Analysis", "ChordSpan", "analyze", 
 def available() -> bool:
     """Whether the analysis libraries are installed."""
     return importlib.util.find_spec("librosa") is not None
-
-
-def _mono(audio: np.ndarray, sr: int) -> np.ndarray:
-    """``(channels, frames)`` or ``(frames,)`` at ``sr`` -> mono float32 at ANALYSIS_RATE."""
-    import soxr
-
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=0)
-    if x.ndim != 1:
-        raise AnalysisError("audio must be (channels, frames)")
-    if sr != ANALYSIS_RATE:
-        x = soxr.resample(x, sr, ANALYSIS_RATE, quality="HQ").astype(np.float32)
-    return np.nan_to_num(x)
-
-
-def _harmonic(y: np.ndarray, chunk_s: float = 30.0, pad_s: float = 2.0) -> np.ndarray:
-    """The harmonic part of ``y`` (librosa HPSS), computed in overlapping chunks so the STFT
-    and its median filters never hold more than ``chunk_s + 2 * pad_s`` seconds at once."""
-    import librosa
-
-    sr = ANALYSIS_RATE
-    n, step, pad = len(y), int(chunk_s * sr), int(pad_s * sr)
-    out = np.empty_like(y)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        lo, hi = max(0, a - pad), min(n, b + pad)
-        h = librosa.effects.harmonic(y[lo:hi], margin=2.0)
-        out[a:b] = h[a - lo:a - lo + (b - a)]
-    return out
 
 
 def analyze(audio: np.ndarray, sample_rate: int, *,
@@ -92,32 +62,33 @@ def analyze(audio: np.ndarray, sample_rate: int, *,
             progress(float(f))
 
     sr = ANALYSIS_RATE
-    y = _mono(audio, sample_rate)
-    duration = len(y) / sr
+    audio = np.asarray(audio)
+    if audio.ndim not in (1, 2):
+        raise AnalysisError("audio must be (channels, frames)")
+    mix = features.Signal([audio], sample_rate)
+    duration = mix.frames_in / sample_rate
     if duration < 2.0:
         raise AnalysisError(f"the song is too short to analyse ({duration:.1f} s; 2 s needed)")
     stems = dict(stems or {})
     report(0.05)
-    full, low = rhythm.onset_envelopes(y, sr)
-    if "drums" in stems and np.any(stems["drums"]):
-        # the beat tracker does better on the whole mix (the pitched stems mark beats too);
-        # the kick drum alone marks the bar lines more clearly
-        _, low = rhythm.onset_envelopes(_mono(stems["drums"], sample_rate), sr)
-    report(0.25)
-    tempo, beats = rhythm.track_beats(full, sr, duration)
-    report(0.4)
+    # the beat tracker does better on the whole mix (the pitched stems mark beats too); the kick
+    # drum alone marks the bar lines more clearly; bass + other (no drums, no vocals) carry the
+    # harmony (all pitched stems when those are silent); the mix's harmonic part otherwise
+    drums = features.Signal([stems["drums"]], sample_rate) if "drums" in stems else None
+    if drums is not None and drums.silent():
+        drums = None
+    harm = None
     pitched = [s for s in ("bass", "other", "vocals") if s in stems]
     if pitched and "drums" in stems:
-        harm_y = sum(_mono(stems[s], sample_rate) for s in ("bass", "other") if s in stems)
-        if not isinstance(harm_y, np.ndarray) or not np.any(harm_y):
-            harm_y = sum(_mono(stems[s], sample_rate) for s in pitched)
-        source = "stems"
-    else:
-        harm_y = _harmonic(y)
-        source = "mix"
-    report(0.55)
-    chroma, bass = harmony.chroma_features(np.asarray(harm_y, dtype=np.float32), sr, rhythm.HOP)
-    report(0.8)
+        harm = features.Signal([stems[s] for s in ("bass", "other") if s in stems], sample_rate)
+        if harm.silent():
+            harm = features.Signal([stems[s] for s in pitched], sample_rate)
+    source = "mix" if harm is None else "stems"
+    feats = features.extract(mix, low_from=drums, harmony_from=harm,
+                             progress=lambda f: report(0.05 + 0.75 * f))
+    tempo, beats = rhythm.track_beats(feats.onset, sr, duration)
+    low, chroma, bass = feats.low, feats.chroma, feats.bass
+    report(0.85)
     n_frames = chroma.shape[1]
     if len(beats) < 4 or tempo <= 0:
         return Analysis(tempo_bpm=float(tempo), beats_per_bar=4, key="C major",

@@ -48,21 +48,35 @@ _TEMPLATES = _templates()
 SEVENTH_PENALTY = 0.09
 
 
-def chroma_features(y: np.ndarray, sr: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(chroma, bass_chroma)``, each ``(12, hops)``, from a mono signal.
-
-    ``y`` should hold the harmonic instruments (the caller removes drums where it can).
-    """
+def cqt_db(y: np.ndarray, sr: int, hop: int) -> np.ndarray:
+    """``(252, hops)`` constant-Q magnitude in dB (absolute), C1-B7 at 36 bins per octave, of
+    mono ``y`` (the harmonic instruments: the caller removes drums where it can)."""
     import librosa
 
     cqt = np.abs(librosa.cqt(y, sr=sr, hop_length=hop, fmin=librosa.note_to_hz("C1"),
                              n_bins=36 * 7, bins_per_octave=36))
-    cqt = librosa.amplitude_to_db(cqt, ref=np.max, top_db=60.0) + 60.0  # 0..60 dB, log-compressed
-    chroma = librosa.feature.chroma_cqt(C=cqt, sr=sr, hop_length=hop, bins_per_octave=36,
+    return librosa.amplitude_to_db(cqt, ref=1.0, top_db=None).astype(np.float32)
+
+
+def chroma_from_db(db: np.ndarray, ref_db: float, sr: int, hop: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(chroma, bass_chroma)``, each ``(12, hops)``, from :func:`cqt_db` log-compressed to
+    0..60 dB below ``ref_db`` (the song's loudest value)."""
+    import librosa
+
+    level = np.clip(db - np.float32(ref_db), -60.0, None) + np.float32(60.0)
+    chroma = librosa.feature.chroma_cqt(C=level, sr=sr, hop_length=hop, bins_per_octave=36,
                                         n_chroma=12, norm=None)
-    bass = librosa.feature.chroma_cqt(C=cqt[: 36 * 2], sr=sr, hop_length=hop,
+    bass = librosa.feature.chroma_cqt(C=level[: 36 * 2], sr=sr, hop_length=hop,
                                       bins_per_octave=36, n_chroma=12, norm=None)
-    return chroma, bass
+    return chroma.astype(np.float32), bass.astype(np.float32)
+
+
+def chroma_features(y: np.ndarray, sr: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(chroma, bass_chroma)`` of a whole mono signal (:mod:`core.analysis.features` does
+    the same block by block)."""
+    db = cqt_db(y, sr, hop)
+    return chroma_from_db(db, float(db.max()), sr, hop)
 
 
 def beat_sync(feature: np.ndarray, beats: np.ndarray, sr: int, hop: int,

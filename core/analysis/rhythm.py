@@ -15,24 +15,74 @@ import numpy as np
 HOP = 512
 
 
-def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """Full-band and low-band (< ~200 Hz) onset strength, one value per hop.
-
-    Args:
-        y: mono float32 ``(frames,)``.
-        sr: its rate.
-    """
+def mel_db(y: np.ndarray, sr: int) -> np.ndarray:
+    """``(64, hops)`` log-mel power in dB (absolute: 0 dB is power 1) of mono ``y``."""
     import librosa
 
     mel = librosa.feature.melspectrogram(y=y, sr=sr, hop_length=HOP, n_mels=64, fmax=8000)
-    logmel = librosa.power_to_db(mel, ref=np.max)
+    return librosa.power_to_db(mel, ref=1.0, top_db=None).astype(np.float32)
+
+
+def onsets_from_mel_db(db: np.ndarray, sr: int, ref_db: float, top_db: float = 80.0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Full-band and low-band (< ~200 Hz) onset strength, one value per hop, from
+    :func:`mel_db` floored ``top_db`` below ``ref_db`` (the song's loudest value).
+
+    Returns:
+        ``(full, low)``, each float32 ``(hops,)``.
+    """
+    import librosa
+
+    logmel = np.maximum(db, np.float32(ref_db - top_db))
     full = librosa.onset.onset_strength(S=logmel, sr=sr, hop_length=HOP)
     low = librosa.onset.onset_strength(S=logmel[:8], sr=sr, hop_length=HOP)
     return full.astype(np.float32), low.astype(np.float32)
 
 
+def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Full-band and low-band (< ~200 Hz) onset strength of a whole mono signal ``y``.
+
+    (:mod:`core.analysis.features` does the same block by block.)
+    """
+    db = mel_db(y, sr)
+    return onsets_from_mel_db(db, sr, float(db.max()))
+
+
+#: the tempo prior: log-normal, centred here (BPM), ``TEMPO_STD`` octaves wide (librosa's
+#: default).
+TEMPO_CENTRE = 110.0
+TEMPO_STD = 1.0
+#: seconds of onset envelope each tempogram column autocorrelates (librosa's default).
+AC_SIZE_S = 8.0
+#: tempogram columns computed at once (bounds the memory of a long song's tempo estimate).
+TEMPO_BLOCK = 2048
+
+
+def mean_tempogram(onset: np.ndarray, sr: int) -> np.ndarray:
+    """librosa's tempogram of ``onset`` averaged over time, ``(win,)``, computed
+    :data:`TEMPO_BLOCK` columns at a time (the whole tempogram of a ten-minute song would take
+    hundreds of MB)."""
+    import librosa
+
+    win = int(librosa.time_to_frames(AC_SIZE_S, sr=sr, hop_length=HOP))
+    n = len(onset)
+    padded = np.pad(onset.astype(np.float64), (win // 2, win // 2), mode="linear_ramp",
+                    end_values=(0, 0))
+    total = np.zeros(win)
+    for c0 in range(0, n, TEMPO_BLOCK):
+        c1 = min(n, c0 + TEMPO_BLOCK)
+        tg = librosa.feature.tempogram(onset_envelope=padded[c0:c1 + win - 1], sr=sr,
+                                       hop_length=HOP, win_length=win, center=False)
+        total += tg[:, :c1 - c0].sum(axis=1)
+    return total / max(1, n)
+
+
 def track_beats(onset: np.ndarray, sr: int, duration: float) -> tuple[float, np.ndarray]:
     """Tempo (BPM) and beat times (seconds) from an onset envelope.
+
+    The tempo is the peak of the mean tempogram weighted by a log-normal prior
+    (:data:`TEMPO_CENTRE`, :data:`TEMPO_STD`); librosa's dynamic-programming tracker then
+    places the beats at that tempo.
 
     The tracked beats are extended backwards to the start and forwards to the end at the median
     beat period where the tracker left the song's edges without beats.
@@ -41,8 +91,12 @@ def track_beats(onset: np.ndarray, sr: int, duration: float) -> tuple[float, np.
 
     if not np.any(onset > 0):
         return 0.0, np.zeros(0)
+    tempo = librosa.feature.tempo(tg=mean_tempogram(onset, sr)[:, None], sr=sr,
+                                  hop_length=HOP, start_bpm=TEMPO_CENTRE, std_bpm=TEMPO_STD,
+                                  aggregate=None)
     tempo, frames = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=HOP,
-                                            start_bpm=110.0, tightness=100, trim=False)
+                                            bpm=float(np.atleast_1d(tempo)[0]), tightness=100,
+                                            trim=False)
     beats = librosa.frames_to_time(frames, sr=sr, hop_length=HOP)
     if len(beats) < 2:
         bpm = float(np.atleast_1d(tempo)[0])

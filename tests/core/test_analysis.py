@@ -120,3 +120,27 @@ def test_names():
     assert names.parse_key("C# minor") == (1, "minor")
     with pytest.raises(ValueError):
         names.parse_chord("Hsus4")
+
+
+def test_blocks_do_not_change_the_result(monkeypatch):
+    """The song is analysed block by block (bounded memory): cutting it into 8-s blocks gives
+    the grid, key and chords of one block holding the whole song, at 44.1 kHz (each block
+    resampled on its own) as at the analysis rate."""
+    from core.analysis import features
+
+    mix, truth = make_song(["C", "Am", "F", "G"] * 2, bpm=120.0, start_silence=0.5,
+                           sr=44100)
+    whole = analyze(mix, 44100)
+    monkeypatch.setattr(features, "BLOCK_S", 8.0)
+    seen: list[int] = []
+    read = features.Signal.read
+    monkeypatch.setattr(features.Signal, "read",
+                        lambda self, s0, s1: seen.append(s1 - s0) or read(self, s0, s1))
+    blocks = analyze(mix, 44100)
+    assert len(seen) >= 3 and max(seen) < 15 * ANALYSIS_RATE  # several short blocks were read
+    assert (blocks.key, blocks.beats_per_bar) == (whole.key, whole.beats_per_bar)
+    assert blocks.tempo_bpm == pytest.approx(whole.tempo_bpm, rel=0.005)
+    assert len(blocks.beats) == len(whole.beats)
+    assert np.max(np.abs(np.subtract(blocks.beats, whole.beats))) <= 0.024  # one hop
+    assert blocks.chords_per_bar()[:8] == whole.chords_per_bar()[:8]
+    assert _near(blocks.downbeats, truth["downbeats"]) >= 0.9
