@@ -39,8 +39,10 @@ def test_loss_matches_authors(fixtures_dir: Path, suffix: str) -> None:
     loss.backward()
     norm = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters()
                           if p.grad is not None))
-    # measured 2.6e-6 relative (float32 sums in another order); 1e-3 let real errors pass
-    np.testing.assert_allclose(norm.item(), ref["train_grad_norm"][0], rtol=2e-5)
+    # float32 sums in another order: measured 2.6e-6 / 1.6e-5 relative (generated / independent)
+    # with AVX-512 kernels, 3.0e-5 / 2.0e-5 with AVX2 ones (ONEDNN_MAX_CPU_ISA=AVX2
+    # ATEN_CPU_CAPABILITY=avx2), 3.1e-6 / 1.5e-5 with no SIMD; 1e-3 let real errors pass
+    np.testing.assert_allclose(norm.item(), ref["train_grad_norm"][0], rtol=1e-4)
     for i, stage in enumerate(model.stages):
         g = stage.mask.prelu_1.weight.grad.numpy()
         want = ref[f"train_grad_stage{i}_mask_prelu_1"]
