@@ -10,7 +10,11 @@ full-size configuration with random weights (spectrogram mean/std measured on a 
   of its inference kernels), as a speed ratio;
 * every precision of ``--precisions`` (default ``fp32,auto``) in its own fresh process, so each
   has its own peak RSS: wall, RTF, peak RSS, which precision ``auto`` chose (and the probe's
-  figures), and the SDR of its stems against the first precision's (fp32).
+  figures), and the SDR of its stems against the first precision's (fp32). ``bf16-autocast``
+  is the bf16 path as it was before the inference kernels ran in bf16 (``torch.autocast``
+  around the fp32 model, which bypasses those kernels): the "before" of docs/engine.md;
+* this CPU's fp32 and bf16 matmul rates and the real-time factor the network could reach at
+  each (its floor).
 
 ``--long`` instead measures the peak RSS of ``separate_file`` on generated 3-min and 60-min stereo
 files, each in a fresh process. By default it uses a *small* configuration (``--long-config``),
@@ -20,7 +24,7 @@ engine (window buffers, streaming reads/writes) does not depend on the model siz
 Usage::
 
     .venv/bin/python bench/bench_separate.py [--seconds 180] [--threads N]
-        [--precisions fp32,auto,bf16] [--excerpt 0 (skips the naive comparison)]
+        [--precisions fp32,auto,bf16,bf16-autocast] [--excerpt 0 (skips the naive comparison)]
     .venv/bin/python bench/bench_separate.py --long [--threads N]
 
 On a machine shared with other jobs, ``--threads 1`` avoids OpenMP threads spinning against each
@@ -52,9 +56,11 @@ from bench_engine_signals import random_full_model, sdr, synth_song  # noqa: E40
 
 import core.apply  # noqa: E402
 import core.audio  # noqa: E402
+import core.families.metatasnet  # noqa: E402
 import core.separator  # noqa: E402
 from core import MetaTasNet, ModelConfig  # noqa: E402
 from core.model.generated import reference_kernels  # noqa: E402
+from core.precision import cpu_bf16_native  # noqa: E402
 from core.resample import resample  # noqa: E402
 from core.separator import Separator  # noqa: E402
 
@@ -137,17 +143,38 @@ def naive(model: MetaTasNet, x: np.ndarray) -> np.ndarray:
         model.bake(True)
 
 
+def matmul_rate(dtype: torch.dtype = torch.float32) -> float:
+    """This CPU's 2048x2048 matmul rate in ``dtype`` (GFLOP/s, the best of 5 pairs)."""
+    a = torch.randn(2048, 2048).to(dtype)
+    a @ a
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ a
+        a @ a
+        best = max(best, 2 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def autocast_forward_fn(model: torch.nn.Module, device: torch.device,
+                        precision: str) -> Callable[[list[torch.Tensor]], torch.Tensor]:
+    """The engine's reduced-precision call before the inference kernels ran in bf16:
+    ``torch.autocast`` around the fp32 model (which makes it take its reference layers)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def run(mixes: list[torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return model(mixes, last_only=True)[-1]
+
+    return run
+
+
 def machine_floor(model: MetaTasNet) -> tuple[float, float, float]:
     """This CPU's fp32 matmul rate and the model's cost: (GFLOP/s, GFLOP per mono second,
     the stereo real-time factor the network could reach if it ran entirely at that rate)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    a = torch.randn(2048, 2048)
-    a @ a
-    t = time.perf_counter()
-    for _ in range(5):
-        a @ a
-    peak = 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+    peak = matmul_rate()
     mixes = [torch.zeros(1, 1, r) for r in model.config.sample_rates]  # one second
     counter = FlopCounterMode(display=False)
     # Reference kernels: the counter has no formula for the in-place baddbmm_ of the fast path.
@@ -163,7 +190,11 @@ def speed_child(a: argparse.Namespace) -> None:
     ``a.out``; print JSON with the figures."""
     model = random_full_model(0)
     base_rss = peak_rss_mb()
-    sep = Separator(model, "cpu", precision=a.precision)
+    precision = a.precision
+    if precision.endswith("-autocast"):  # the previous bf16 path, for before/after figures
+        core.families.metatasnet.forward_fn = autocast_forward_fn
+        precision = precision.removesuffix("-autocast")
+    sep = Separator(model, "cpu", precision=precision)
     t = time.perf_counter()
     chosen = sep.resolve_precision()
     probe = time.perf_counter() - t
@@ -185,6 +216,11 @@ def main_speed(a: argparse.Namespace) -> None:
     print(f"fp32 matmul {peak:.0f} GFLOP/s on this machine; the network costs {per_s:.1f} GFLOP "
           f"per second of mono audio, so stereo cannot go below RTF {floor:.2f} in fp32 "
           "(every FLOP at matmul speed, no overlap, no other work)")
+    peak16 = None
+    if cpu_bf16_native():
+        peak16 = matmul_rate(torch.bfloat16)
+        print(f"bf16 matmul {peak16:.0f} GFLOP/s ({peak16 / peak:.2f}x fp32): bf16 floor RTF "
+              f"{2 * per_s / peak16:.3f}")
     with tempfile.TemporaryDirectory() as tmp:
         src = write_song(Path(tmp) / "song.wav", a.seconds)
         precisions = [] if a.naive_only else [p.strip() for p in a.precisions.split(",")]
@@ -213,9 +249,11 @@ def main_speed(a: argparse.Namespace) -> None:
                                            r["segment"], r["overlap"])
             computed = sum(w.frames for w in plan) / RATE
             rate = 2 * per_s * computed / r["timers"].get("network", wall)
-            print(f"  network {rate:.0f} GFLOP/s-equivalent ({100 * rate / peak:.0f} % of the "
-                  f"fp32 matmul rate; {len(plan)} windows compute x{computed / a.seconds:.2f} "
-                  "the audio)")
+            low = r["precision"] == "bf16" and peak16 is not None
+            ref = peak16 if low and peak16 else peak
+            print(f"  network {rate:.0f} GFLOP/s-equivalent ({100 * rate / ref:.0f} % of the "
+                  f"{'bf16' if low else 'fp32'} matmul rate; {len(plan)} windows compute "
+                  f"x{computed / a.seconds:.2f} the audio)")
             other = wall - sum(r["timers"].values())
             split = ", ".join(f"{k} {v:.1f} s ({100 * v / wall:.0f} %)"
                               for k, v in sorted(r["timers"].items()))

@@ -1,8 +1,9 @@
 """Network precision chosen by measurement (``precision="auto"``).
 
 Whether bf16 (or fp16 on a GPU) is faster than fp32 depends on the machine: a CPU with
-AVX512-BF16 or AMX runs bf16 matmuls ~4x faster than fp32, one with AVX2 only runs them tens of
-times slower, and a small model may be slower in bf16 even where matmuls are faster. So the
+AVX512-BF16 runs bf16 matmuls about 2x faster than fp32 (1.7-2.3x measured on the development
+machine, more with AMX), one with AVX2 only runs them tens of times slower, and a small model
+may be slower in bf16 even where matmuls are faster. So the
 engine does not assume: :func:`choose_precision` runs a quick probe — the model on a short
 generated reference input, once per candidate precision — and picks the fastest precision whose
 output stays within a quality bound of fp32 (SDR >= :data:`MIN_SDR_DB`), fp32 where nothing wins.
