@@ -83,7 +83,9 @@ class PracticeMixin:
             lane.show_state(mixer.lanes[lane.lane])
         self.update_heard()
 
-    def _count_in(self) -> Any:
+    def _count_in(self, next_beat: int = 1) -> Any:
+        """The count-in audio chosen in the panel (``None``: none), counting up to beat
+        ``next_beat`` of the bar."""
         bars = self.practice.count_in_bars
         if bars <= 0 or self.session.sample_rate <= 0:
             return None
@@ -91,7 +93,34 @@ class PracticeMixin:
 
         try:
             return count_in(self.practice.heard_bpm, self.session.sample_rate, bars=bars,
-                            beats_per_bar=self.grid.beats_per_bar)
+                            beats_per_bar=self.grid.beats_per_bar, next_beat=next_beat)
         except StemweaveError as exc:
             self.show_error(str(exc), "Count-in")
             return None
+
+    def count_in_for_play(self) -> Any:
+        """The count-in for Play: with a count-in chosen and a detected grid, the playhead first
+        moves onto the nearest detected beat (inside the loop when looping), so the song starts
+        on the beat the clicks lead into (their accents on the song's bar lines)."""
+        player = self.player
+        if self.practice.count_in_bars <= 0 or player is None:
+            return None
+        return self._count_in(next_beat=self._onto_beat(player))
+
+    def _onto_beat(self, player: Any) -> int:
+        """Move ``player``'s playhead onto the nearest detected beat; returns that beat's number
+        in its bar (1 when there is no grid or the beat lies outside the loop)."""
+        a = self.grid.analysis
+        sr = self.session.sample_rate
+        if a is None or not a.beats or sr <= 0:
+            return 1
+        looping = player.loop_enabled and player.loop_end > player.loop_start
+        start = player.position_frames
+        if player.reached_end:  # play() would start over
+            start = player.loop_start if player.loop_enabled else 0
+        beat = float(a.snap(start / sr, "beat"))
+        if looping and not player.loop_start <= round(beat * sr) < player.loop_end:
+            return 1
+        player.seek(beat * sr)
+        self._tick(force=True)
+        return max(1, min(a.beats_per_bar, int(a.bar_beat(beat + 1e-6)[1])))

@@ -13,14 +13,15 @@ class TransportMixin:
     """Transport feature of the main window."""
 
     def toggle_play(self) -> None:
-        """Play or pause (Space); a count-in set in the practice panel plays first."""
+        """Play or pause (Space); a count-in set in the practice panel plays first, and the
+        song then starts on the detected beat nearest the playhead."""
         if self.player is None:
             return
         try:
             if self.player.playing:
                 self.player.pause()
             else:
-                self.player.play(count_in=self._count_in())
+                self.player.play(count_in=self.count_in_for_play())
         except PlaybackError as exc:
             self.show_error(str(exc), "Playback")
         self.transport.show_playing(self.player.playing)

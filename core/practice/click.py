@@ -144,7 +144,7 @@ def _beat_times(start_s: float, stop_s: float, bpm: float, offset_s: float) -> n
 
 
 def count_in(bpm: float, sample_rate: int, *, bars: int = 1, beats_per_bar: int = 4,
-             channels: int = 2, gain: float = 0.5) -> np.ndarray:
+             channels: int = 2, gain: float = 0.5, next_beat: int = 1) -> np.ndarray:
     """The count-in to play before playback: ``bars`` bars of clicks, downbeats accented.
 
     Args:
@@ -154,10 +154,12 @@ def count_in(bpm: float, sample_rate: int, *, bars: int = 1, beats_per_bar: int 
         beats_per_bar: clicks per bar.
         channels: channels of the result.
         gain: linear level of the clicks.
+        next_beat: the beat of the bar (1-based) playback starts on: the clicks count up to
+            it, so the accents fall where the song's bar lines would (1: on a downbeat).
 
     Returns:
         float32 ``(channels, round(bars * beats_per_bar * 60 / bpm * sample_rate))``; playback
-        starts right after its last frame, on the next downbeat.
+        starts right after its last frame, on beat ``next_beat``.
 
     Raises:
         PracticeError: invalid BPM, bars or beats per bar.
@@ -165,12 +167,14 @@ def count_in(bpm: float, sample_rate: int, *, bars: int = 1, beats_per_bar: int 
     bpm = check_bpm(bpm)
     if bars < 0 or bars > 16 or beats_per_bar < 1 or beats_per_bar > 16:
         raise PracticeError("Count-in needs 0-16 bars of 1-16 beats.")
+    if not 1 <= next_beat <= beats_per_bar:
+        raise PracticeError(f"Count-in: beat {next_beat} is not in a bar of {beats_per_bar}.")
     beats = bars * beats_per_bar
     total = int(round(beats * 60.0 / bpm * sample_rate))
     mono = np.zeros(total, dtype=np.float32)
     for k in range(beats):
         at = int(round(k * 60.0 / bpm * sample_rate))
-        c = click_sound(sample_rate, accent=k % beats_per_bar == 0)
+        c = click_sound(sample_rate, accent=(k - beats + next_beat - 1) % beats_per_bar == 0)
         n = min(c.shape[0], total - at)
         mono[at:at + n] += c[:n] * np.float32(gain)
     return np.repeat(mono[None, :], max(1, int(channels)), axis=0)

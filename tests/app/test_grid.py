@@ -140,3 +140,45 @@ def test_a_new_song_clears_the_grid(qtbot, window, tmp_path) -> None:
         pass
     assert w.grid.analysis.key == "A minor"
     assert w.chord_row.visible_labels()[:4] == ["Am", "Dm", "E7", "Am"]
+
+
+def test_count_in_starts_the_song_on_the_detected_beat(qtbot, jack_server, window,
+                                                       grid_song) -> None:
+    """Play with a count-in from between two beats: the playhead moves onto the nearest
+    detected beat, waits there through the clicks (accented on the song's bar lines), and the
+    song starts on that beat; without a count-in Play starts where the playhead is."""
+    w = window
+    _, truth = grid_song
+    a = w.grid.analysis
+    sr = w.session.sample_rate
+    w.grid.snap_actions["off"].trigger()  # the seek itself stays between the beats
+    w.seek(3.3)
+    assert w.player.position_s == pytest.approx(3.3, abs=0.001)
+    beat = a.snap(3.3)
+    assert beat == pytest.approx(3.5, abs=0.07)  # the true beat 3 of bar 2 (bars from 0.5 s)
+    assert a.bar_beat(beat + 1e-6)[1] == 3
+    w.practice.bpm_spin.setValue(240.0)  # 1 bar of 4 clicks = 1 s
+    w.practice.count_in_combo.setCurrentIndex(1)
+    given: list[np.ndarray] = []
+    play = w.player.play
+    w.player.play = lambda count_in=None: (given.append(count_in), play(count_in=count_in))[1]
+    w.toggle_play()
+    assert w.player.playing, w.errors
+    assert w.player.position_frames == int(beat * sr)  # on the beat, counting in
+    clicks = given[0][0]
+    assert clicks.shape[0] == sr  # 4 clicks at 240 BPM, one every 0.25 s
+    peaks = [np.abs(clicks[k * sr // 4:k * sr // 4 + 1000]).max() for k in range(4)]
+    assert min(peaks) > 0.05
+    assert [i for i, p in enumerate(peaks) if p > 1.3 * min(peaks)] == [2]  # 3 4 (1) 2 | 3
+    qtbot.wait(400)
+    assert w.player.position_frames == int(beat * sr)  # still counting in
+    qtbot.waitUntil(lambda: w.player.position_s > beat + 0.1, timeout=5000)
+    w.toggle_play()
+    assert not w.player.playing
+
+    w.practice.count_in_combo.setCurrentIndex(0)  # no count-in: no move
+    w.seek(3.3)
+    w.toggle_play()
+    assert w.player.playing and given[-1] is None
+    assert 3.299 <= w.player.position_s < 3.45  # from the playhead, not the beat at 3.5
+    w.toggle_play()

@@ -270,6 +270,14 @@ def test_count_in_length_and_accents():
     assert count_in(100.0, SR, bars=0).shape == (2, 0)
     with pytest.raises(PracticeError, match="BPM"):
         count_in(1000.0, SR)
+    # playback starting on beat 3: the clicks count 3 4 | 1 2 | 3 4 1 2, then the song's 3
+    y3 = count_in(100.0, SR, bars=2, beats_per_bar=4, channels=1, next_beat=3)
+    assert y3.shape == (1, y.shape[1])
+    peak3 = [np.abs(y3[0, s:s + 1000]).max() for s in onsets(y3[0])]
+    loud = [i for i, p in enumerate(peak3) if p > 1.3 * min(peak3)]
+    assert loud == [2, 6]
+    with pytest.raises(PracticeError, match="beat 5"):
+        count_in(100.0, SR, beats_per_bar=4, next_beat=5)
 
 
 def test_click_sound_is_clean():
