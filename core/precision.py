@@ -58,6 +58,10 @@ SHORT_S = 0.25
 #: a candidate whose short run takes this many times fp32's is dropped unmeasured further.
 EARLY_REJECT = 2.0
 CACHE_FILE = "precision.json"
+#: part of the cache key: bumped when what a precision runs changes, so that choices measured
+#: with the old forward are measured again. 2: CPU bf16 runs the inference kernels in bf16
+#: (it was autocast, ~1.7x slower: a cached "fp32" may no longer be right).
+FORWARD_VERSION = 2
 #: entries kept in the cache file (oldest dropped first).
 MAX_ENTRIES = 64
 
@@ -320,7 +324,8 @@ def choose_precision(model: torch.nn.Module, device: torch.device, *,
         candidates = {p: forward_fn(model, device, p) for p in default_candidates(device)}
     machine = _machine(device)
     ident = {"model": model_hash(model), "machine": machine,
-             "candidates": sorted(candidates), "min_sdr_db": min_sdr_db}
+             "candidates": sorted(candidates), "min_sdr_db": min_sdr_db,
+             "forward": FORWARD_VERSION}
     key = hashlib.blake2b(json.dumps(ident, sort_keys=True).encode(),
                           digest_size=16).hexdigest()
     if not candidates:  # nothing to measure, nothing to cache

@@ -92,6 +92,17 @@ def test_choice_is_cached_and_a_different_model_is_measured_again(model, tmp_pat
     assert {e["model"] for e in cached_choices(tmp_path)} == {model_hash(model), model_hash(other)}
 
 
+def test_a_changed_forward_is_measured_again(model, tmp_path, monkeypatch):
+    """Choices cached for an older forward (e.g. bf16 as autocast) are not reused."""
+    calls: list[int] = []
+    cand = {"bf16": replaying(model, noise_db=MIN_SDR_DB + 20, calls=calls)}
+    first = choose_precision(model, CPU, candidates=cand, directory=tmp_path)
+    n = len(calls)
+    monkeypatch.setattr(precision_module, "FORWARD_VERSION", precision_module.FORWARD_VERSION + 1)
+    again = choose_precision(model, CPU, candidates=cand, directory=tmp_path)
+    assert not again.cached and again.key != first.key and len(calls) > n
+
+
 def test_unreadable_cache_is_measured_again(model, tmp_path):
     (tmp_path / CACHE_FILE).write_text("{not json")
     calls: list[int] = []
