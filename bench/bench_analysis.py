@@ -137,6 +137,9 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", default="test", choices=("train", "valid", "test"),
+                        help="the synthesiser's split the songs come from (choices are made "
+                             "on valid, figures reported on test)")
     parser.add_argument("--verbose", action="store_true", help="one line per song")
     parser.add_argument("--separated", action="store_true",
                         help="also analyse the stems the built-in model separates")
@@ -165,7 +168,8 @@ def main() -> None:
 
         separator = Separator(builtin_model_path(), "cpu", threads=2, precision="fp32")
     for i in range(args.songs):
-        stems, plan = render_song(song_rng(args.seed, i, "test"), args.seconds, ANALYSIS_RATE)
+        stems, plan = render_song(song_rng(args.seed, i, args.split), args.seconds,
+                                   ANALYSIS_RATE)
         ref = truth(plan, args.seconds)
         mix = stems.sum(axis=0)
         for cond in conditions:
@@ -188,7 +192,7 @@ def main() -> None:
                       + " ".join(f"{k} {v:.2f}" for k, v in s.items()), flush=True)
     cols = ("tempo", "tempo2", "meter", "beat_f", "down_f", "key", "key_w", "root", "majmin",
             "sevenths")
-    print(f"\n{args.songs} songs x {args.seconds:.0f} s, seed {args.seed}")
+    print(f"\n{args.songs} songs x {args.seconds:.0f} s, seed {args.seed}, {args.split} split")
     print("| input | " + " | ".join(cols) + " | s/song |")
     print("|---" * (len(cols) + 2) + "|")
     for cond, rows in results.items():

@@ -48,10 +48,11 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return onsets_from_mel_db(db, sr, float(db.max()))
 
 
-#: the tempo prior: log-normal, centred here (BPM), ``TEMPO_STD`` octaves wide (librosa's
-#: default).
-TEMPO_CENTRE = 110.0
-TEMPO_STD = 1.0
+#: the tempo prior: log-normal, centred here (BPM), ``TEMPO_STD`` octaves wide. Picked on the
+#: synthesiser's validation songs (docs/analysis.md): librosa's default (110 BPM, one octave)
+#: halved most songs faster than ~140 BPM and doubled some slow ones.
+TEMPO_CENTRE = 120.0
+TEMPO_STD = 0.8
 #: seconds of onset envelope each tempogram column autocorrelates (librosa's default).
 AC_SIZE_S = 8.0
 #: tempogram columns computed at once (bounds the memory of a long song's tempo estimate).

@@ -144,3 +144,15 @@ def test_blocks_do_not_change_the_result(monkeypatch):
     assert np.max(np.abs(np.subtract(blocks.beats, whole.beats))) <= 0.024  # one hop
     assert blocks.chords_per_bar()[:8] == whole.chords_per_bar()[:8]
     assert _near(blocks.downbeats, truth["downbeats"]) >= 0.9
+
+
+def test_a_generated_song_is_not_tracked_at_half_its_tempo():
+    """A generated song (the synthesiser's test split, song 4: 122.8 BPM) that librosa's default
+    tempo prior (110 BPM, one octave) tracked at 61 BPM; the prior picked on the validation
+    split finds its tempo and beats."""
+    from training.synth import render_song, song_rng
+
+    stems, plan = render_song(song_rng(0, 4, "test"), 20.0, ANALYSIS_RATE)
+    result = analyze(stems.sum(axis=0), ANALYSIS_RATE)
+    assert result.tempo_bpm == pytest.approx(plan.tempo, rel=0.04)
+    assert _near(result.beats, np.arange(0.0, 19.9, plan.beat)) >= 0.8
