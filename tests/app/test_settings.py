@@ -40,6 +40,18 @@ def _store(root: Path, url: str) -> ModelStore:
     return ModelStore(root, catalogue={"tiny-remote": entry})
 
 
+def _wait_until_the_dialog_saw_the_end(qtbot, dlg: SettingsDialog) -> None:  # noqa: ANN001
+    """Wait until the dialog has handled the download's outcome and its ``finished``.
+
+    Not ``qtbot.waitSignal(worker.finished)``: a plain-callable connection runs on the worker's
+    thread the moment it emits, while the dialog's own handlers are queued to the GUI thread
+    (``errored``/``returned`` first, then ``finished``), so the wait could end before the
+    dialog had recorded the outcome. ``dlg.download`` goes back to ``None`` in the dialog's
+    ``finished`` handler, which runs after its outcome handler.
+    """
+    qtbot.waitUntil(lambda: dlg.download is None, timeout=30_000)
+
+
 def test_dialog_downloads_a_model_with_progress_and_selects_it(qtbot, tmp_path, server) -> None:
     settings = Settings.from_file(tmp_path / "s.ini")
     dlg = SettingsDialog(None, settings, _store(tmp_path / "models", server.url))
@@ -51,8 +63,7 @@ def test_dialog_downloads_a_model_with_progress_and_selects_it(qtbot, tmp_path, 
     fractions: list[float] = []
     worker = dlg.start_download()
     worker.progressed.connect(lambda f, _e: fractions.append(f))
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
-        pass
+    _wait_until_the_dialog_saw_the_end(qtbot, dlg)
     assert not dlg.messages, dlg.messages
     assert fractions and fractions[-1] == pytest.approx(1.0)
     assert dlg.model_value == "tiny-remote"
@@ -135,9 +146,8 @@ def test_offline_download_points_to_the_checkpoint_file_button(qtbot, tmp_path) 
                                                 f"http://127.0.0.1:{port}/tiny.pt"))
     qtbot.addWidget(dlg)
     dlg.select("tiny-remote")
-    worker = dlg.start_download()
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
-        pass
+    dlg.start_download()
+    _wait_until_the_dialog_saw_the_end(qtbot, dlg)
     assert len(dlg.messages) == 1 and "Download failed" in dlg.progress_label.text()
     message = dlg.messages[0]
     assert f"press “{dlg.file_button.text()}” below" in message, message

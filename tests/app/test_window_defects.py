@@ -91,6 +91,13 @@ def separated_song(tmp_path_factory):  # noqa: ANN001, ANN201
     return write_song(tmp_path_factory.mktemp("defects") / "defects song.wav")
 
 
+@pytest.fixture(scope="module")
+def long_song(tmp_path_factory):  # noqa: ANN001, ANN201
+    """Longer than one separation window (12 s): a separation has a window boundary, where it
+    polls its cancel flag, before its end."""
+    return write_song(tmp_path_factory.mktemp("defects") / "long song.wav", seconds=20.0)
+
+
 def _separate(qtbot, w) -> None:  # noqa: ANN001
     with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
         assert w.separate() is not None
@@ -98,9 +105,13 @@ def _separate(qtbot, w) -> None:  # noqa: ANN001
 
 
 def test_transport_stays_put_and_separate_again_keeps_the_stems(
-        qtbot, make_window, separated_song, tmp_path) -> None:
+        qtbot, make_window, long_song, tmp_path) -> None:
+    import threading
+
+    from app import workers
+
     w = make_window(cache_dir=tmp_path / "cache")
-    _open(qtbot, w, separated_song)
+    _open(qtbot, w, long_song)
     x_before = w.transport.mapTo(w, w.transport.rect().topLeft()).x()
     with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS):
         w.separate()
@@ -113,11 +124,32 @@ def test_transport_stays_put_and_separate_again_keeps_the_stems(
     seen_silent = []
     w.session.stems_reset.connect(lambda: seen_silent.append(
         w.session.mixer.stems is None or not w.session.mixer.stems.any()))
-    with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
-        assert w.separate() is not None
-        assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
-        w.cancel_separation()
-    assert blocker.args == ["cancelled"]
+    # Cancel at a known point, deterministically (a quick model could otherwise finish before
+    # the cancel lands): the new separation is held after its first window (of two or more), on
+    # its own thread, by a direct-connected progress handler. The worker is itself held at the
+    # separator cache's lock until that handler is connected, so no progress report is missed.
+    at_first_window, go_on = threading.Event(), threading.Event()
+
+    def hold(fraction: float, _eta: float) -> None:  # runs on the worker's thread
+        if fraction < 1.0 and not at_first_window.is_set():
+            at_first_window.set()
+            go_on.wait(SEPARATE_TIMEOUT_MS / 1000)
+
+    try:
+        with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
+            with workers._SEPARATORS_LOCK:
+                worker = w.separate()
+                assert worker is not None
+                worker.progressed.connect(hold)
+            qtbot.waitUntil(at_first_window.is_set, timeout=SEPARATE_TIMEOUT_MS)
+            # halfway through the new separation the current stems still play and show
+            assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
+            assert w.session.envelopes[1:] == old_envs and not seen_silent
+            w.cancel_separation()
+            go_on.set()  # the next window's cancel check stops it
+    finally:
+        go_on.set()
+    assert blocker.args == ["cancelled"], w.errors
     assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
     assert w.session.envelopes[1:] == old_envs and not any(seen_silent)
     assert "previous stems are kept" in w.statusBar().currentMessage()
