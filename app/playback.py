@@ -283,13 +283,7 @@ class Player:
         """
         was_playing = self.playing
         self.pause()
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:  # a device that vanished has nothing left to close
-                log.warning("closing the audio stream failed: %s", exc)
+        self._close_stream()
         self.device = device
         self._resampler = None
         self.device_rate = self.sample_rate
@@ -301,18 +295,21 @@ class Player:
         """Stop the stream and the producer; the player can not be used afterwards."""
         self.playing = False
         self._alive = False
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:
-                log.warning("closing the audio stream failed: %s", exc)
+        self._close_stream()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=2.0)
 
     # -- setup -------------------------------------------------------------------------------
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception as exc:  # a device that vanished has nothing left to close
+                log.warning("closing the audio stream failed: %s", exc)
+
     def _ensure_producer(self) -> None:
         if self._thread is None:
             self._alive = True

@@ -9,6 +9,7 @@ server stops.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -136,3 +138,34 @@ def make_window(qtbot, tmp_path: Path, stem_cache_dir: Path, tiny_checkpoint: Pa
     # so no call for a deleted window is left in the queue for a later test's event processing
     QApplication.processEvents()
     QApplication.sendPostedEvents()
+
+
+@contextlib.contextmanager
+def separation_held_after_first_window(qtbot: Any, window: Any,
+                                       timeout_ms: int = 90_000) -> Iterator[Any]:
+    """Start ``window.separate()`` and hold its worker after the first window (of a song longer
+    than one window), so that a test can check the window and cancel at a known point: a quick
+    model could otherwise finish before a cancel lands. The worker is held at the separator
+    cache's lock until a direct-connected progress handler (run on the worker's thread) is in
+    place, so no progress report is missed; leaving the block releases it, and the engine's
+    cancel check before the next window then sees a cancel made inside the block."""
+    import threading
+
+    from app import workers
+
+    at_first_window, go_on = threading.Event(), threading.Event()
+
+    def hold(fraction: float, _eta: float) -> None:  # runs on the worker's thread
+        if fraction < 1.0 and not at_first_window.is_set():
+            at_first_window.set()
+            go_on.wait(timeout_ms / 1000)
+
+    try:
+        with workers._SEPARATORS_LOCK:
+            worker = window.separate()
+            assert worker is not None
+            worker.progressed.connect(hold)
+        qtbot.waitUntil(at_first_window.is_set, timeout=timeout_ms)
+        yield worker
+    finally:
+        go_on.set()

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.widgets.export_dialog import ExportDialog, ExportOptions
-from tests.app.conftest import write_song
+from tests.app.conftest import separation_held_after_first_window, write_song
 
 SEPARATE_TIMEOUT_MS = 90_000
 
@@ -268,36 +268,14 @@ def test_export_dialog_options(qtbot) -> None:
 
 def test_cancel_stops_the_separation_and_the_mix_plays_again(
         qtbot, make_window, tmp_path) -> None:
-    import threading
-
-    from app import workers
-
     # 20 s: more than one separation window, so there is a cancel check before the end
     path = write_song(tmp_path / "other song.wav", seconds=20.0)
     w = make_window(cache_dir=tmp_path / "cache")
     _open(qtbot, w, path)
-    # Cancel at a known point (a quick model could otherwise finish before the click lands):
-    # the worker is held after its first window by a direct-connected progress handler on its
-    # own thread, and held at the separator cache's lock until that handler is connected.
-    at_first_window, go_on = threading.Event(), threading.Event()
-
-    def hold(fraction: float, _eta: float) -> None:  # runs on the worker's thread
-        if fraction < 1.0 and not at_first_window.is_set():
-            at_first_window.set()
-            go_on.wait(SEPARATE_TIMEOUT_MS / 1000)
-
-    try:
-        with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
-            with workers._SEPARATORS_LOCK:
-                worker = w.separate()
-                assert worker is not None
-                worker.progressed.connect(hold)
+    with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
+        with separation_held_after_first_window(qtbot, w, SEPARATE_TIMEOUT_MS):
             assert w.cancel_item.isVisible()
-            qtbot.waitUntil(at_first_window.is_set, timeout=SEPARATE_TIMEOUT_MS)
             qtbot.mouseClick(w.cancel_button, Qt.MouseButton.LeftButton)
-            go_on.set()  # the next window's cancel check stops it
-    finally:
-        go_on.set()
     assert blocker.args == ["cancelled"]
     assert w.session.mixer.stems is None and not w.session.stems_complete
     assert not list((tmp_path / "cache").glob("*.npy"))

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.widgets.lane_view import SPECTROGRAM
-from tests.app.conftest import write_song
+from tests.app.conftest import separation_held_after_first_window, write_song
 
 SEPARATE_TIMEOUT_MS = 90_000
 
@@ -106,10 +106,6 @@ def _separate(qtbot, w) -> None:  # noqa: ANN001
 
 def test_transport_stays_put_and_separate_again_keeps_the_stems(
         qtbot, make_window, long_song, tmp_path) -> None:
-    import threading
-
-    from app import workers
-
     w = make_window(cache_dir=tmp_path / "cache")
     _open(qtbot, w, long_song)
     x_before = w.transport.mapTo(w, w.transport.rect().topLeft()).x()
@@ -124,31 +120,13 @@ def test_transport_stays_put_and_separate_again_keeps_the_stems(
     seen_silent = []
     w.session.stems_reset.connect(lambda: seen_silent.append(
         w.session.mixer.stems is None or not w.session.mixer.stems.any()))
-    # Cancel at a known point, deterministically (a quick model could otherwise finish before
-    # the cancel lands): the new separation is held after its first window (of two or more), on
-    # its own thread, by a direct-connected progress handler. The worker is itself held at the
-    # separator cache's lock until that handler is connected, so no progress report is missed.
-    at_first_window, go_on = threading.Event(), threading.Event()
-
-    def hold(fraction: float, _eta: float) -> None:  # runs on the worker's thread
-        if fraction < 1.0 and not at_first_window.is_set():
-            at_first_window.set()
-            go_on.wait(SEPARATE_TIMEOUT_MS / 1000)
-
-    try:
-        with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
-            with workers._SEPARATORS_LOCK:
-                worker = w.separate()
-                assert worker is not None
-                worker.progressed.connect(hold)
-            qtbot.waitUntil(at_first_window.is_set, timeout=SEPARATE_TIMEOUT_MS)
+    # cancel at a known point: the new separation held after its first window (of two or more)
+    with qtbot.waitSignal(w.separation_ended, timeout=SEPARATE_TIMEOUT_MS) as blocker:
+        with separation_held_after_first_window(qtbot, w, SEPARATE_TIMEOUT_MS):
             # halfway through the new separation the current stems still play and show
             assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
             assert w.session.envelopes[1:] == old_envs and not seen_silent
             w.cancel_separation()
-            go_on.set()  # the next window's cancel check stops it
-    finally:
-        go_on.set()
     assert blocker.args == ["cancelled"], w.errors
     assert w.session.stems_complete and np.array_equal(w.session.mixer.stems, old)
     assert w.session.envelopes[1:] == old_envs and not any(seen_silent)
