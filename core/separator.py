@@ -32,7 +32,7 @@ from core.audio import StemWriter, check_bits, format_bytes, open_source, output
 from core.device import pick_device
 from core.errors import AudioWriteError, DiskFullError, SeparationCancelled, SeparationError
 from core.families import SeparationModel, load, wrap
-from core.memory import bound_heap
+from core.memory import bound_heap, needs_bound
 from core.model import MetaTasNet
 from core.options import (
     DEFAULT_OVERLAP,
@@ -149,8 +149,6 @@ class Separator:
                  threads: int | None = None, precision: str = "auto",
                  resampler: str = "soxr") -> None:
         self.device: torch.device = pick_device(device)
-        if self.device.type == "cpu":
-            bound_heap()  # steady 1.1 GB peak for the full model instead of 1.2-2.9 (core.memory)
         if threads is not None:
             if threads < 1:
                 raise ValueError("threads must be >= 1")
@@ -192,6 +190,8 @@ class Separator:
         #: the probe's result when ``"auto"`` was resolved (figures for logs and the GUI).
         self.precision_choice: PrecisionChoice | None = None
         self.stems: tuple[str, ...] = tuple(fam.stems)
+        #: the model's parameter count (whether the CPU heap is bounded: :mod:`core.memory`).
+        self.parameters = sum(p.numel() for p in self.model.parameters())
         #: channels per forward call of a mono family. On a GPU left and right go together; on
         #: the CPU one at a time measured as fast (10.1 vs 10.6 s for 12 s of stereo, full
         #: model, 2 threads) with 40 % less peak memory (1.7 vs 2.8 GB), so it is the CPU
@@ -220,7 +220,9 @@ class Separator:
             log.warning("%d-channel input: every channel is separated on its own (about %.1fx "
                         "the time of a stereo song); the output keeps %d channels",
                         channels, channels / 2, channels)
-        self.resolve_precision()
+        precision = self.resolve_precision()
+        if self.device.type == "cpu" and needs_bound(self.parameters, precision):
+            bound_heap()  # steady 1.1 GB peak for the full model in fp32, not 1.2-2.9 (core.memory)
         with fam.inference_state():
             run_segments(
                 read, frames, channels, sample_rate, forward=self._forward,

@@ -51,3 +51,30 @@ def test_freed_blocks_return_to_the_system_with_the_bound():
     assert free["grown"] > 250 and bound["grown"] > 250  # both really held ~320 MB
     assert free["kept"] > 250  # glibc's default keeps the freed blocks in its heap
     assert bound["kept"] < 50  # with the bound they are gone
+
+
+@pytest.mark.parametrize(("precision", "threshold", "expected"), [
+    ("fp32", "tiny", True),  # a model at the size limit, in fp32: bounded
+    ("bf16", "tiny", False),  # bf16 peaks below the goal without it (docs/engine.md)
+    ("fp32", "above", False),  # a model below the limit (the built-in one): not bounded
+])
+def test_the_bound_is_applied_only_where_it_is_needed(tiny_checkpoint, monkeypatch, precision,
+                                                      threshold, expected):
+    """The bound costs page faults (the built-in model took ~1.8x the time with it), so a
+    separation applies it only for a large model in fp32."""
+    import numpy as np
+
+    import core.memory
+    import core.separator
+    from core.separator import Separator
+
+    calls = []
+    monkeypatch.setattr(core.separator, "bound_heap", lambda: calls.append(1) or True)
+    sep = Separator(tiny_checkpoint, "cpu", precision=precision)
+    limit = sep.parameters if threshold == "tiny" else sep.parameters + 1
+    monkeypatch.setattr(core.memory, "BOUND_MIN_PARAMETERS", limit)
+    assert calls == []  # never in the constructor: it depends on the precision in use
+    song = np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32) * 0.1
+    stems = sep.separate(song, 16000)
+    assert stems.shape[:2] == (4, 2)
+    assert bool(calls) is expected
