@@ -2,8 +2,10 @@
 
 On a synthetic song prepared the way the engine does it (44.1 kHz -> 8/16/32 kHz with soxr,
 divided by the mixture's std), one forward is run with the whole model in float64 (the
-reference) and then in float32 with the spectrogram power in float32 / float64, and with bf16
-autocast. Prints the SDR of each against the reference (higher is closer) and the time.
+reference) and then in float32 with the spectrogram power in float32 / float64, in bf16 as the
+engine runs it on the CPU (``core.precision.forward_fn``: the inference kernels with bf16
+activations), and with bf16 autocast (the earlier bf16 path, which bypasses those kernels).
+Prints the SDR of each against the reference (higher is closer) and the time.
 
 Usage::
 
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_engine_signals import random_full_model, sdr, synth_song  # noqa: E402
 
 from core import load_model  # noqa: E402
+from core.precision import forward_fn  # noqa: E402
 from core.resample import resample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +42,15 @@ def mixes_for(model, seconds: float) -> list[np.ndarray]:  # noqa: ANN001
     return [resample(x, 44100, r)[:, : t8 * r // 8000] for r in model.config.sample_rates]
 
 
-def forward(model, mixes, dtype=torch.float32, mag64=False, autocast=None):  # noqa: ANN001
+def forward(model, mixes, dtype=torch.float32, mag64=False, autocast=None,  # noqa: ANN001
+            engine=None):
     model.set_float64_magnitude(mag64)
     xs = [torch.from_numpy(m[:, None]).to(dtype) for m in mixes]
     t = time.perf_counter()
     with torch.inference_mode():
-        if autocast is None:
+        if engine is not None:  # the engine's own call for that precision
+            y = forward_fn(model, torch.device("cpu"), engine)(xs)
+        elif autocast is None:
             y = model(xs, last_only=True)[-1]
         else:
             with torch.autocast("cpu", dtype=autocast):
@@ -59,6 +65,7 @@ def run(name: str, model, seconds: float) -> None:  # noqa: ANN001
           f"({t64:.1f} s)", flush=True)
     rows = [("float32, power in float32", dict(mag64=False)),
             ("float32, power in float64", dict(mag64=True)),
+            ("bf16 (engine: kernels in bf16)", dict(mag64=True, engine="bf16")),
             ("bf16 autocast, power in float64", dict(mag64=True, autocast=torch.bfloat16))]
     for label, kw in rows:
         forward(model, [m[:, : 8000 * 2 ** i] for i, m in enumerate(mixes)], **kw)  # warm up
