@@ -413,8 +413,9 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
                 f"{exc}\n\nChoose another model in Settings (Edit ▸ Settings…).") from exc
 
     def _model_id(self) -> str:
+        """What cached stems are keyed by besides the song (model and post-filter)."""
         try:
-            return model_identity(self.resolve_model())
+            return self.settings.stems_identity(model_identity(self.resolve_model()))
         except (StemweaveError, OSError):
             return ""
 

@@ -61,6 +61,21 @@ class Settings:
     def device(self, value: str) -> None:
         self.store.setValue("separation/device", str(value or "auto"))
 
+    @property
+    def wiener(self) -> bool:
+        """The Wiener post-filter on separated stems (core.wiener; on by default, for the
+        models whose family runs it: Meta-TasNet)."""
+        return self._str("separation/wiener", "true").lower() in ("true", "1")
+
+    @wiener.setter
+    def wiener(self, value: bool) -> None:
+        self.store.setValue("separation/wiener", "true" if value else "false")
+
+    def stems_identity(self, model_id: str) -> str:
+        """What a song's cached stems depend on besides the song: the model and the
+        post-filter (stems made without it keep the model's identity alone)."""
+        return f"{model_id}|wiener" if self.wiener and model_id else model_id
+
     # -- export ------------------------------------------------------------------------------
     @property
     def export_dir(self) -> str:

@@ -270,21 +270,25 @@ class LoadWorker(Worker):
         return song
 
 
-_SEPARATORS: dict[tuple[str, str], Any] = {}
+_SEPARATORS: dict[tuple[str, str, bool], Any] = {}
 _SEPARATORS_LOCK = threading.Lock()
 
 
-def get_separator(model_path: Path, device: str) -> Any:
-    """A :class:`core.separator.Separator` for the model file (reused while it is unchanged)."""
+def get_separator(model_path: Path, device: str, wiener: bool = True) -> Any:
+    """A :class:`core.separator.Separator` for the model file (reused while it is unchanged).
+
+    ``wiener``: the post-filter where the model's family runs it (Meta-TasNet); ``False``: the
+    network's raw output."""
     from core.separator import Separator
 
-    key = (model_identity(model_path), device)
+    key = (model_identity(model_path), device, bool(wiener))
     with _SEPARATORS_LOCK:
         sep = _SEPARATORS.get(key)
     if sep is None:
         # leave one core to the GUI thread (and the audio callback) while separating
         threads = max(1, (os.cpu_count() or 2) - 1)
-        sep = Separator(model_path, device=device, threads=threads)
+        sep = Separator(model_path, device=device, threads=threads,
+                        wiener=None if wiener else False)
         with _SEPARATORS_LOCK:
             _SEPARATORS.clear()  # keep one model in memory
             _SEPARATORS[key] = sep
@@ -303,7 +307,7 @@ class SeparationWorker(Worker):
 
     def __init__(self, mixer: Mixer, envelopes: list[EnvelopePyramid], model_path: Path,
                  device: str, *, cache: StemCache | None = None, cache_key: str | None = None,
-                 cache_info: dict | None = None) -> None:
+                 cache_info: dict | None = None, wiener: bool = True) -> None:
         super().__init__()
         self.mixer = mixer
         self.envelopes = envelopes
@@ -312,10 +316,11 @@ class SeparationWorker(Worker):
         self.cache = cache
         self.cache_key = cache_key
         self.cache_info = cache_info or {}
+        self.wiener = wiener
 
     def work(self) -> np.ndarray:
         lower_thread_priority()
-        sep = get_separator(self.model_path, self.device)
+        sep = get_separator(self.model_path, self.device, self.wiener)
         if self.is_cancelled():
             raise Cancelled("cancelled")
         mixer = self.mixer

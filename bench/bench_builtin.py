@@ -102,24 +102,43 @@ def _score_song(job: tuple) -> tuple[str, dict[str, dict]]:
     if baselines:
         rows["IRM oracle"] = score_track(stems, irm_oracle(stems), rate)
         rows["mixture / 4"] = score_track(stems, np.repeat(stems.sum(0)[None] / 4, 4, 0), rate)
-    for label, path in models:
-        est = np.asarray(_separator(path).separate(stems.sum(0), rate), np.float32)
+    for label, path, wiener in models:
+        est = np.asarray(_separator(path, wiener).separate(stems.sum(0), rate), np.float32)
         rows[label] = score_track(stems, est, rate)
     return name, rows
 
 
-@functools.cache
-def _separator(path: str):  # noqa: ANN202 - core.separator.Separator
-    """One engine per model and process (loaded once, not once per song)."""
+def engine_rtf(path: str, wiener: bool, seconds: float = 60.0) -> float:
+    """Wall seconds per audio second of ``Separator.separate`` on a generated stereo 44.1-kHz
+    song (resampling, windows, overlap-add and, if asked, the Wiener post-filter; the precision
+    probe and a first short separation are run before timing)."""
+    from bench_engine_signals import synth_song
+
     from core.separator import Separator
 
-    return Separator(path, device="cpu")
+    sep = Separator(path, device="cpu", wiener=wiener)
+    song = synth_song(seconds, 44100, 2, seed=3)
+    sep.separate(song[:, :44100], 44100)
+    t = time.perf_counter()
+    sep.separate(song, 44100)
+    return (time.perf_counter() - t) / seconds
+
+
+@functools.cache
+def _separator(path: str, wiener: bool = True):  # noqa: ANN202 - core.separator.Separator
+    """One engine per model, post-filter setting and process (loaded once, not once per song)."""
+    from core.separator import Separator
+
+    return Separator(path, device="cpu", wiener=wiener)
 
 
 def sdr_report(data: str, split: str, models: list[str], out: str, max_s: float | None,
-               workers: int = 1, baselines: bool = True) -> None:
+               workers: int = 1, baselines: bool = True, wiener: str = "on") -> None:
     """Print BSSEval v4 SDR (median over frames, then tracks) of each model, the IRM oracle and
     the trivial "mixture / 4 as every stem" baseline.
+
+    ``wiener``: ``"on"`` (the engine's default for Meta-TasNet: :mod:`core.wiener`), ``"off"``
+    (the network's raw output, rows marked "raw") or ``"both"``.
 
     Songs with a stem that is silent throughout are skipped (BSSEval is undefined for them).
     Scores of each row go to ``out/<row>/scores.{json,csv}``.
@@ -131,8 +150,9 @@ def sdr_report(data: str, split: str, models: list[str], out: str, max_s: float 
     from training.prepared import RATES, list_songs
 
     rate = RATES[-1]
-    resolved = [(Path(m).stem if m != "builtin" else "built-in model", str(resolve_model(m)))
-                for m in models]
+    settings = {"on": (True,), "off": (False,), "both": (True, False)}[wiener]
+    resolved = [((Path(m).stem if m != "builtin" else "built-in model") + ("" if w else ", raw"),
+                 str(resolve_model(m)), w) for m in models for w in settings]
     jobs, skipped = [], []
     for song in list_songs(data, split):
         n = song.frames_8k * rate // RATES[0]
@@ -170,6 +190,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--engine-seconds", type=float, default=60.0,
+                    help="song length for the engine's end-to-end speed (default 60)")
     ap.add_argument("--candidates", action="store_true", help="time a grid of configurations")
     ap.add_argument("--config", help="JSON of ModelConfig fields to time (untrained weights)")
     ap.add_argument("--model", action="append",
@@ -181,6 +203,9 @@ def main() -> int:
     ap.add_argument("--max-s", type=float, default=None, help="--sdr: first seconds only")
     ap.add_argument("--oracle-only", action="store_true", help="--sdr: skip the model")
     ap.add_argument("--workers", type=int, default=1, help="--sdr: songs scored in parallel")
+    ap.add_argument("--wiener", choices=("on", "off", "both"), default="on",
+                    help="--sdr: with the engine's Wiener post-filter (default, as users get "
+                         "it), without (rows marked raw), or both; the speed figures show both")
     ap.add_argument("--no-baselines", action="store_true",
                     help="--sdr: skip the IRM oracle and mixture/4 rows")
     args = ap.parse_args()
@@ -188,7 +213,7 @@ def main() -> int:
     if args.sdr:
         models = [] if args.oracle_only else (args.model or ["builtin"])
         sdr_report(args.sdr, args.split, models, args.out, args.max_s, args.workers,
-                   not args.no_baselines)
+                   not args.no_baselines, args.wiener)
         return 0
     torch.manual_seed(0)
     if args.candidates or args.config:
@@ -206,6 +231,11 @@ def main() -> int:
     wall, cpu = rtf_wall_cpu(model, args.seconds, 3)
     print(f"RTF(stereo, {args.threads} threads, {args.seconds:.0f} s): wall {wall:.3f}, "
           f"CPU {cpu:.3f} (CPU/threads {cpu / args.threads:.3f})  (target: wall <= 0.1)")
+    for wiener in (False, True):
+        engine = engine_rtf(str(path), wiener, args.engine_seconds)
+        print(f"engine, {args.engine_seconds:.0f}-s stereo 44.1-kHz song through "
+              f"Separator.separate, Wiener post-filter {'on' if wiener else 'off'}: "
+              f"RTF {engine:.3f} ({1 / engine:.1f}x real time)")
     print(f"machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 

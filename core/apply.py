@@ -221,6 +221,7 @@ def run_segments(
     max_segment_s: float | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    refine: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> None:
     """Separate a song window by window and deliver the result in time order.
 
@@ -251,6 +252,9 @@ def run_segments(
         max_segment_s: see :func:`plan_windows`.
         progress: called after every window.
         cancel: polled before every window; ``True`` raises :class:`SeparationCancelled`.
+        refine: ``refine(mix, est)`` -> est, applied to every window before the overlap-add:
+            ``mix`` ``(channels, n)`` and ``est`` ``(stems, channels, n)`` at the input rate,
+            both divided by ``scale`` (e.g. :func:`core.wiener.wiener_refine`).
 
     Raises:
         SeparationCancelled: ``cancel()`` returned True.
@@ -290,6 +294,8 @@ def run_segments(
         else:
             est = _forward_grouped(forward, mixes, channels, audio_channels, device)
         est = resample(est, output_rate, sample_rate, resampler)[..., :win.frames]
+        if refine is not None:
+            est = refine(x[:, margin:margin + win.frames], est)
         if scale != 1.0:
             est *= np.float32(scale)
         w = window_weights(windows, k, fade)

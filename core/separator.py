@@ -44,6 +44,7 @@ from core.options import (
 )
 from core.precision import PrecisionChoice
 from core.resample import METHODS
+from core.wiener import wiener_refine
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ class Separator:
             fp32, measured once per model and machine and cached: :mod:`core.precision`),
             ``"fp32"``, ``"bf16"``, ``"fp16"`` (fp16 only on a GPU).
         resampler: ``"soxr"`` (default) or ``"resampy"``.
+        wiener: run the multichannel Wiener post-filter on every window (:mod:`core.wiener`);
+            ``None``: the family's default (on for Meta-TasNet, off for HTDemucs).
 
     Raises:
         DeviceError: the device is not available.
@@ -147,7 +150,7 @@ class Separator:
                  device: str = "auto", *,
                  segment_s: float | None = None, overlap: float | None = None,
                  threads: int | None = None, precision: str = "auto",
-                 resampler: str = "soxr") -> None:
+                 resampler: str = "soxr", wiener: bool | None = None) -> None:
         self.device: torch.device = pick_device(device)
         if threads is not None:
             if threads < 1:
@@ -190,6 +193,8 @@ class Separator:
         #: the probe's result when ``"auto"`` was resolved (figures for logs and the GUI).
         self.precision_choice: PrecisionChoice | None = None
         self.stems: tuple[str, ...] = tuple(fam.stems)
+        #: whether every window goes through the Wiener post-filter (:mod:`core.wiener`).
+        self.wiener: bool = bool(fam.wiener if wiener is None else wiener)
         #: the model's parameter count (whether the CPU heap is bounded: :mod:`core.memory`).
         self.parameters = sum(p.numel() for p in self.model.parameters())
         #: channels per forward call of a mono family. On a GPU left and right go together; on
@@ -232,6 +237,7 @@ class Separator:
                 batch_channels=self.batch_channels, stems=len(self.stems),
                 audio_channels=fam.audio_channels, even=fam.even_windows,
                 max_segment_s=fam.max_segment_s, progress=progress, cancel=cancel,
+                refine=wiener_refine if self.wiener else None,
             )
 
     # ------------------------------------------------------------------ arrays

@@ -288,6 +288,9 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--lsq-gains", action="store_true",
                    help="rescale each stem by the least-squares fit to the mixture (the paper's "
                    "evaluation post-processing)")
+    p.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=None,
+                   help="the engine's multichannel Wiener post-filter (default: the model "
+                        "family's, on for Meta-TasNet)")
     p.add_argument("--max-songs", type=int, default=None,
                    help="score at most this many songs (default: all)")
     p.add_argument("--max-s", type=float, default=None, help="score only the first seconds")
@@ -306,6 +309,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.model, args.data, args.out, split=args.split,
                       lsq_gains=args.lsq_gains, max_songs=args.max_songs, max_s=args.max_s,
                       segment_s=args.segment_s, device=args.device, threads=args.threads,
-                      progress=show_progress(args.no_progress))
+                      progress=show_progress(args.no_progress), wiener=args.wiener)
     print(format_table(result))
     return 0

@@ -44,6 +44,8 @@ class EvalResult:
     model: str
     data: str
     lsq_gains: bool
+    #: whether the engine's Wiener post-filter ran (:mod:`core.wiener`).
+    wiener: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN becomes ``None``)."""
@@ -53,7 +55,7 @@ class EvalResult:
             return None if isinstance(x, float) and not math.isfinite(x) else x
 
         return clean({"model": self.model, "data": self.data, "lsq_gains": self.lsq_gains,
-                      "median": self.median, "tracks": self.tracks})
+                      "wiener": self.wiener, "median": self.median, "tracks": self.tracks})
 
 
 #: BSSEval's distortion-filter length at 44.1 kHz (museval's fixed 512 samples, 11.6 ms).
@@ -211,6 +213,7 @@ def evaluate(
     model: str, data: str | Path, out: str | Path, split: str = "test", lsq_gains: bool = False,
     max_songs: int | None = None, max_s: float | None = None, segment_s: float = 8.0,
     device: str = "auto", progress: bool = False, threads: int | None = None,
+    wiener: bool | None = None,
 ) -> EvalResult:
     """Separate and score every song; write ``scores.json`` and ``scores.csv`` into ``out``.
 
@@ -221,6 +224,8 @@ def evaluate(
         out: output folder.
         split: split of a prepared dataset.
         lsq_gains: the paper's least-squares stem gains before scoring.
+        wiener: the engine's Wiener post-filter (``None``: the model family's default, on for
+            Meta-TasNet).
         max_songs: score at most this many songs.
         max_s: score only the first seconds of each song.
         segment_s: separation window.
@@ -235,7 +240,8 @@ def evaluate(
     from core.separator import Separator
 
     path = resolve_model(model)
-    separator = Separator(str(path), device=device, segment_s=segment_s, threads=threads)
+    separator = Separator(str(path), device=device, segment_s=segment_s, threads=threads,
+                          wiener=wiener)
     data = Path(data)
     songs = list(_songs(data, split, max_s))[: max_songs if max_songs else None]
     bar = None
@@ -253,7 +259,8 @@ def evaluate(
             bar.update(1)
     if bar is not None:
         bar.close()
-    result = EvalResult(tracks, _median_over_tracks(tracks), str(path), str(data), lsq_gains)
+    result = EvalResult(tracks, _median_over_tracks(tracks), str(path), str(data), lsq_gains,
+                        separator.wiener)
     write_scores(result, out)
     return result
 
@@ -279,7 +286,8 @@ def format_table(result: EvalResult) -> str:
     """The paper's table: one row per metric, columns drums, bass, other, vocals (median dB)."""
     head = f"{'':6}" + "".join(f"{s:>9}" for s in STEMS)
     lines = [f"BSSEval v4, median over frames then {len(result.tracks)} track(s)"
-             + (" (least-squares stem gains)" if result.lsq_gains else ""), head]
+             + (" (least-squares stem gains)" if result.lsq_gains else "")
+             + (" (Wiener post-filter)" if result.wiener else ""), head]
     for m in METRICS:
         lines.append(f"{m:6}" + "".join(f"{result.median[s][m]:9.2f}" for s in STEMS))
     return "\n".join(lines)

@@ -176,9 +176,10 @@ def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float) -
     """The separation engine over a copy of ``model`` (the engine puts its model in inference
     mode: eval, baked, no grad; the training model must stay as it is). Always float32: scores
     stay comparable from one validation to the next, and no precision probe runs (the weights,
-    and so the probe's cache key, change at every validation)."""
+    and so the probe's cache key, change at every validation). Without the Wiener post-filter:
+    validation scores the network itself."""
     return Separator(copy.deepcopy(model), device=str(device), segment_s=segment_s,
-                     precision="fp32")
+                     precision="fp32", wiener=False)
 
 
 @torch.no_grad()

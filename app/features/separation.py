@@ -40,7 +40,7 @@ class SeparationMixin:
         except (OSError, StemweaveError) as exc:
             self.show_error(f"The model file cannot be read: {exc}", "Choose a model")
             return None
-        key = cache_key(s.song_id, model_id)
+        key = cache_key(s.song_id, self.settings.stems_identity(model_id))
         again = s.stems_complete
         if again:
             target = Mixer(s.mixer.mix, s.sample_rate, stem_names=stem_names)
@@ -53,7 +53,7 @@ class SeparationMixin:
             s.cache_key = key
         worker = SeparationWorker(
             target, envs, model_path, self.settings.device, cache=self.cache, cache_key=key,
-            cache_info={"song": str(s.path), "model": model_id})
+            cache_info={"song": str(s.path), "model": model_id}, wiener=self.settings.wiener)
         self.sep_worker = worker
         self.progress.setValue(0)
         self.progress.setFormat("Loading model…")

@@ -46,6 +46,8 @@ class SeparationModel(Protocol):
             (a network trained on one fixed length wants full-length windows, placed the way
             its library places them: :func:`core.apply.plan_windows` with ``even=False``).
         precisions: the precisions ``forward`` supports besides ``"fp32"``.
+        wiener: whether separations run the Wiener post-filter (:mod:`core.wiener`) unless told
+            otherwise (measured for Meta-TasNet; HTDemucs has its own output stage).
     """
 
     family: str
@@ -60,6 +62,7 @@ class SeparationModel(Protocol):
     overlap: float
     even_windows: bool
     precisions: tuple[str, ...]
+    wiener: bool
 
     def to(self, device: torch.device) -> SeparationModel:
         """Move the network to ``device``; returns ``self``."""

@@ -115,6 +115,7 @@ class HTDemucsFamily:
     even_windows = False
     #: fp32 only: the STFT-based network has not been measured in reduced precision.
     precisions: tuple[str, ...] = ()
+    wiener = False  # not measured for HTDemucs
 
     def __init__(self, models: Sequence[torch.nn.Module],
                  weights: Sequence[Sequence[float]] | None = None,

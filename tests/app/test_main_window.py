@@ -77,7 +77,7 @@ def test_separate_shows_stems_progressively_and_caches_them(
     def engine() -> Separator:  # 2-s windows, so that a 6-s song takes several
         return Separator(tiny_checkpoint, "cpu", segment_s=2.0, overlap=0.1, threads=1)
 
-    monkeypatch.setattr(app.workers, "get_separator", lambda path, device: engine())
+    monkeypatch.setattr(app.workers, "get_separator", lambda path, device, wiener: engine())
     song = write_song(tmp_path / "six seconds.wav", seconds=6.0)
     cache = tmp_path / "cache"
     w = make_window(cache_dir=cache)
@@ -106,6 +106,34 @@ def test_separate_shows_stems_progressively_and_caches_them(
     _open(qtbot, w2, song)
     assert w2.session.stems_complete
     np.testing.assert_array_equal(np.asarray(w2.session.mixer.stems), stems)
+
+
+def test_wiener_post_filter_setting(qtbot, make_window, tmp_path, song_path, tiny_checkpoint):
+    """Settings ▸ Post-filter off: the stems are the network's raw output, cached apart from the
+    filtered ones (which are what a window makes by default)."""
+    from core.separator import Separator
+
+    cache = tmp_path / "wiener cache"
+    w = make_window(cache_dir=cache)
+    assert w.settings.wiener  # on by default
+    w.settings_dialog()
+    dlg = w.settings_dlg
+    assert dlg.wiener_check.isChecked()
+    dlg.wiener_check.setChecked(False)
+    dlg.accept()
+    assert w.settings.wiener is False
+    _open(qtbot, w, song_path)
+    _separate(qtbot, w)
+    mix, sr = sf.read(str(song_path), dtype="float32", always_2d=True)
+    raw = Separator(tiny_checkpoint, "cpu", threads=1, wiener=False).separate(mix.T, sr)
+    filtered = Separator(tiny_checkpoint, "cpu", threads=1).separate(mix.T, sr)
+    stems = np.asarray(w.session.mixer.stems)
+    np.testing.assert_allclose(stems, raw, rtol=0, atol=1e-5)
+    assert np.abs(stems - filtered).max() > 1e-3  # the setting changed what was made
+    # the raw stems are not what a window with the filter on finds in the cache
+    w2 = make_window(cache_dir=cache)
+    _open(qtbot, w2, song_path)
+    assert not w2.session.stems_complete
 
 
 @pytest.fixture
