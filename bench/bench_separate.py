@@ -194,7 +194,7 @@ def speed_child(a: argparse.Namespace) -> None:
     if precision.endswith("-autocast"):  # the previous bf16 path, for before/after figures
         core.families.metatasnet.forward_fn = autocast_forward_fn
         precision = precision.removesuffix("-autocast")
-    sep = Separator(model, "cpu", precision=precision)
+    sep = Separator(model, "cpu", precision=precision, wiener=a.wiener)
     t = time.perf_counter()
     chosen = sep.resolve_precision()
     probe = time.perf_counter() - t
@@ -228,6 +228,8 @@ def main_speed(a: argparse.Namespace) -> None:
         for prec in precisions:
             cmd = [sys.executable, __file__, "--speed-child", str(src), "--precision", prec,
                    "--out", str(Path(tmp) / f"out-{prec}")]
+            if a.wiener:
+                cmd += ["--wiener"]
             if a.threads:
                 cmd += ["--threads", str(a.threads)]
             # a fresh probe cache: auto measures in this run (its time is part of the figures)
@@ -270,7 +272,7 @@ def main_speed(a: argparse.Namespace) -> None:
         # naive comparison on an excerpt
         n = int(min(a.excerpt, a.seconds) * RATE)
         x = sf.read(str(src), frames=n, dtype="float32", always_2d=True)[0].T
-        sep = Separator(model, "cpu", precision="fp32")
+        sep = Separator(model, "cpu", precision="fp32", wiener=False)
         sep.separate(x[:, : RATE * 2], RATE)  # warm up
         t = time.perf_counter()
         y_engine = sep.separate(x, RATE)
@@ -290,7 +292,7 @@ def rss_child(path: str, config: str) -> None:
     before = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        Separator(model, "cpu").separate_file(path, tmp)
+        Separator(model, "cpu", wiener=False).separate_file(path, tmp)
         wall = time.perf_counter() - t
     print(json.dumps({"peak_rss_mb": peak_rss_mb(), "before_mb": before, "wall_s": wall}))
 
@@ -330,6 +332,9 @@ def main() -> None:
     ap.add_argument("--precisions", default="fp32,auto",
                     help="precisions to run, each in a fresh process, compared with the first "
                          "(default fp32,auto; e.g. fp32,auto,bf16)")
+    ap.add_argument("--wiener", action="store_true",
+                    help="with the Wiener post-filter (the engine's default for Meta-TasNet; off "
+                         "here so that the figures measure the network engine, as before it)")
     ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--speed-child", default=None, help=argparse.SUPPRESS)

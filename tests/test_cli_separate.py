@@ -61,8 +61,8 @@ def _stems_32f(tmp_path, song, tiny_checkpoint, name, *options):
 
 
 def test_every_engine_option_reaches_the_engine(tmp_path, tiny_checkpoint):
-    """--sum-to-mix makes the stems add up to the input; --lsq-gains, --segment and --overlap
-    each change the stems (the CLI must pass them on, not drop them)."""
+    """--sum-to-mix makes the stems add up to the input; --lsq-gains, --segment, --overlap and
+    --no-wiener each change the stems (the CLI must pass them on, not drop them)."""
     song = _song(tmp_path / "song.wav", seconds=3.5)
     mix = sf.read(str(song), dtype="float32")[0]
     base = _stems_32f(tmp_path, song, tiny_checkpoint, "base", "--segment", "1.5")
@@ -72,7 +72,8 @@ def test_every_engine_option_reaches_the_engine(tmp_path, tiny_checkpoint):
     np.testing.assert_allclose(summed.sum(0), mix, rtol=0, atol=1e-6)
     for name, options in [("lsq", ["--segment", "1.5", "--lsq-gains"]),
                           ("segment", ["--segment", "2.5"]),
-                          ("overlap", ["--segment", "1.5", "--overlap", "0.5"])]:
+                          ("overlap", ["--segment", "1.5", "--overlap", "0.5"]),
+                          ("raw", ["--segment", "1.5", "--no-wiener"])]:
         other = _stems_32f(tmp_path, song, tiny_checkpoint, name, *options)
         assert other.shape == base.shape
         assert np.abs(other - base).max() > 1e-4, f"{name} did not change the stems"
