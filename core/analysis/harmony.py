@@ -1,7 +1,7 @@
 """Key and chords from chroma.
 
 * Chroma: constant-Q chroma (librosa) of the harmonic part of the signal, and a bass chroma from
-  the lowest three octaves (the bass usually plays the chord's root), both averaged per beat.
+  the lowest two octaves, C1-B2 (the bass usually plays the chord's root), both averaged per beat.
 * Key: the song's mean chroma correlated with major/minor key profiles (Albrecht & Shanahan)
   rotated to all 24 keys; the best correlation wins.
 * Chords: every beat gets a score per chord of the vocabulary (:data:`names.QUALITIES` on 12
