@@ -58,15 +58,10 @@ def _istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tenso
 
 
 def _inverse(m: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``(..., C, C)`` mixture covariances (closed form for 1 and 2 channels)."""
-    c = m.shape[-1]
-    if c == 1:
+    """Inverse of ``(..., C, C)`` mixture covariances, C != 2 (stereo is written out in
+    :func:`_em_step_stereo`): a regularised reciprocal for one channel, else a pseudo-inverse."""
+    if m.shape[-1] == 1:
         return 1.0 / (m + _EPS)
-    if c == 2:
-        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
-        inv = torch.stack([torch.stack([m[..., 1, 1], -m[..., 0, 1]], -1),
-                           torch.stack([-m[..., 1, 0], m[..., 0, 0]], -1)], -2)
-        return inv / det[..., None, None]
     return torch.linalg.pinv(m, rtol=_EPS)
 
 
@@ -120,7 +115,7 @@ def wiener_refine(mix: np.ndarray, stems: np.ndarray, *, n_fft: int = N_FFT,
     Returns:
         ``(stems, channels, T)`` float32 stems, drawn from ``mix``.
     """
-    n_stems, channels, length = stems.shape
+    length = stems.shape[-1]
     if length < 16:
         return np.array(stems, dtype=np.float32)
     n_fft = min(n_fft, 1 << int(np.log2(length)))
