@@ -138,6 +138,18 @@ def run_prepare(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train
 
 
+def _stem_weights(text: str) -> tuple[float, float, float, float]:
+    """Parse ``--stem-weights``: four non-negative numbers separated by commas."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or any(not v >= 0 for v in values) or not any(values):
+        raise argparse.ArgumentTypeError(
+            f"expected four non-negative weights such as 1,1,2,1, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 def _add_train(sub: Any) -> None:
     from training.config import TrainConfig
 
@@ -183,6 +195,9 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--crop-s", type=float, default=d.crop_s, help="training crop in seconds")
     t.add_argument("--remix-p", type=float, default=d.remix_p,
                    help="share of each batch with stems from different songs")
+    t.add_argument("--eq-db", type=float, default=d.eq_db,
+                   help="random equaliser per stem and crop, up to this many dB up or down at "
+                        "seven frequencies (0: off; varies timbres beyond the training sounds)")
     t.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     t.add_argument("--weight-decay", type=float, default=d.weight_decay,
                    help="weight decay of the optimiser")
@@ -198,6 +213,10 @@ def _add_train(sub: Any) -> None:
                    help="weight of the loss keeping the encoded stems of one song apart")
     t.add_argument("--similarity-weight", type=float, default=d.similarity_weight,
                    help="weight of the loss making one stem's encodings alike across songs")
+    t.add_argument("--stem-weights", type=_stem_weights, default=d.stem_weights,
+                   metavar="D,B,O,V",
+                   help="weights of the drums, bass, other and vocals SI-SNR terms, e.g. "
+                        "1,1,2,1 to spend more of the model on 'other' (default: 1,1,1,1)")
     t.add_argument("--stats-crops", type=int, default=d.stats_crops,
                    help="training crops for the spectrogram statistics")
     t.add_argument("--seed", type=int, default=d.seed, help="seed of weights, crops and remixing")
@@ -238,11 +257,13 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         recompute_stats=args.recompute_stats, seed=args.seed, steps=args.steps,
         steps_per_epoch=args.steps_per_epoch, max_minutes=args.max_minutes,
         batch_size=args.batch_size, accum=args.accum,
-        crop_s=args.crop_s, remix_p=args.remix_p, lr=args.lr, weight_decay=args.weight_decay,
+        crop_s=args.crop_s, remix_p=args.remix_p, eq_db=args.eq_db, lr=args.lr,
+        weight_decay=args.weight_decay,
         sgdr_period=args.sgdr_period, sgdr_decay=args.sgdr_decay, clip=args.clip,
         reconstruction_weight=args.reconstruction_weight,
         dissimilarity_weight=args.dissimilarity_weight,
-        similarity_weight=args.similarity_weight, stats_crops=args.stats_crops,
+        similarity_weight=args.similarity_weight, stem_weights=args.stem_weights,
+        stats_crops=args.stats_crops,
         workers=args.workers, device=args.device, threads=args.threads, amp=args.amp,
         valid_songs=args.valid_songs,
         valid_max_s=args.valid_max_s, log_every=args.log_every,

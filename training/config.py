@@ -34,6 +34,7 @@ class TrainConfig:
     gain_min: float = 0.75
     gain_max: float = 1.25
     silence_rms: float = 1e-3
+    eq_db: float = 0.0  #: random per-stem equaliser, +-dB at each anchor (0: off)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.95, 0.999)
     eps: float = 1e-5
@@ -46,6 +47,8 @@ class TrainConfig:
     reconstruction_weight: float = 0.05
     dissimilarity_weight: float = 3.0
     similarity_weight: float = 2.0
+    #: weight of each stem's SI-SNR term (drums, bass, other, vocals)
+    stem_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     stats_crops: int = 5000  #: training crops for the spectrogram statistics
     workers: int = 2  #: data loader worker processes (0: load in the main process)
     device: str = "auto"
@@ -65,9 +68,11 @@ class TrainConfig:
         """JSON text of the settings."""
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        d["stem_weights"] = list(self.stem_weights)
         return json.dumps(d, indent=1, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_json` (unknown keys are an error)."""
-        return dataclass_from_dict(cls, d, DataError, "training settings", ("betas",))
+        return dataclass_from_dict(cls, d, DataError, "training settings",
+                                   ("betas", "stem_weights"))

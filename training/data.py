@@ -11,6 +11,11 @@ Augmentation (paper, Sec. 4):
   prepared format stores exactly ``frames_8k * rate // 8000`` frames per rate);
 * each stem takes the left or the right channel at random (the same channel at every rate);
 * each stem is scaled by a random gain in ``[gain_min, gain_max]`` (the same gain at every rate);
+* with ``eq_db > 0`` (ours, not the paper's), each stem also goes through a random equaliser: a
+  smooth zero-phase gain curve through ``EQ_ANCHORS_HZ`` with a gain drawn in
+  ``[-eq_db, eq_db]`` dB at each anchor (linear in log-frequency between them), the same curve in
+  Hz at every rate. It varies the spectral envelope of an instrument as a different sample set,
+  microphone or mix would, so the model leans less on the exact timbre of its training sounds;
 * in a portion ``remix_p`` of each batch (the first positions) every stem comes from a
   different random song and offset (cross-song remixing);
 * the mixture is the sum of the stems; everything is divided by the 8 kHz mixture's standard
@@ -47,6 +52,7 @@ class AugmentConfig:
     remix_p: float = 0.5  #: portion of each batch whose stems come from different songs
     silence_rms: float = 1e-3  #: stems quieter than this (after normalisation) are masked out
     hop: int = 20  #: the 8 kHz crop length is rounded down to a multiple of this (model W)
+    eq_db: float = 0.0  #: random per-stem equaliser range in dB (0: off, the paper's setting)
 
     def crop_frames(self, base_rate: int = RATES[0]) -> int:
         """Crop length at the base rate (a positive multiple of ``hop``)."""
@@ -56,13 +62,31 @@ class AugmentConfig:
         return n
 
 
+#: Frequencies (Hz) at which the random equaliser draws its gains (``AugmentConfig.eq_db``).
+EQ_ANCHORS_HZ: tuple[float, ...] = (60.0, 150.0, 400.0, 1000.0, 2500.0, 6000.0, 14000.0)
+
+
 class CropPlan(NamedTuple):
-    """Random choices of one example, per stem: song index, 8 kHz offset, channel, gain."""
+    """Random choices of one example, per stem: song index, 8 kHz offset, channel, gain, and
+    the equaliser's dB at ``EQ_ANCHORS_HZ`` (empty tuples when the equaliser is off)."""
 
     songs: tuple[int, ...]
     offsets: tuple[int, ...]
     channels: tuple[int, ...]
     gains: tuple[float, ...]
+    eq: tuple[tuple[float, ...], ...] = ()
+
+
+def eq_curve(gains_db: Sequence[float], frames: int, rate: int) -> np.ndarray:
+    """Linear gain per ``rfft`` bin of a ``frames``-long signal at ``rate`` Hz.
+
+    The curve passes through ``gains_db`` at ``EQ_ANCHORS_HZ`` (linear in dB against
+    log-frequency) and stays flat below the first and above the last anchor.
+    """
+    freqs = np.fft.rfftfreq(frames, 1.0 / rate)
+    logf = np.log(np.maximum(freqs, 1.0))
+    db = np.interp(logf, np.log(EQ_ANCHORS_HZ), np.asarray(gains_db, dtype=np.float64))
+    return (10.0 ** (db / 20.0)).astype(np.float32)
 
 
 class CropDataset(Dataset):
@@ -127,11 +151,15 @@ class CropDataset(Dataset):
             offsets = [self._offset(rng, song)] * stems
         channels = [int(c) for c in rng.integers(0, 2, size=stems)]
         gains = [float(g) for g in rng.uniform(aug.gain_min, aug.gain_max, size=stems)]
-        return CropPlan(tuple(picks), tuple(offsets), tuple(channels), tuple(gains))
+        eq: tuple[tuple[float, ...], ...] = ()
+        if aug.eq_db > 0:  # drawn last, so the other choices do not depend on it
+            draw = rng.uniform(-aug.eq_db, aug.eq_db, size=(stems, len(EQ_ANCHORS_HZ)))
+            eq = tuple(tuple(float(v) for v in row) for row in draw)
+        return CropPlan(tuple(picks), tuple(offsets), tuple(channels), tuple(gains), eq)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         aug = self.augment
-        picks, offsets, channels, gain_list = self.plan(index)
+        picks, offsets, channels, gain_list, eq = self.plan(index)
         gains = np.asarray(gain_list, dtype=np.float32)
         stems = len(picks)
         base = self.rates[0]
@@ -147,6 +175,9 @@ class CropDataset(Dataset):
                 start = offsets[k] * m
                 piece = np.asarray(audio[k, channels[k], start : start + length], np.float32)
                 src[k, 0, : piece.shape[-1]] = piece * gains[k]
+                if eq and np.any(src[k, 0]):
+                    spectrum = np.fft.rfft(src[k, 0]) * eq_curve(eq[k], length, rate)
+                    src[k, 0] = np.fft.irfft(spectrum, n=length).astype(np.float32)
             mix = src.sum(0)
             if rate == base:
                 std = float(mix.std())

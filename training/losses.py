@@ -31,11 +31,16 @@ _PAIRS_B = (1, 2, 3, 2, 3, 3)
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the auxiliary terms (the paper's / ``train.py`` defaults)."""
+    """Weights of the loss terms (the paper's / ``train.py`` defaults).
+
+    ``stems`` weighs each stem's SI-SNR term (drums, bass, other, vocals); the paper sums them
+    with weight 1. A larger weight spends more of the shared generator's capacity on that stem.
+    """
 
     reconstruction: float = 0.05
     dissimilarity: float = 3.0
     similarity: float = 2.0
+    stems: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
 
 
 def si_snr(
@@ -123,7 +128,10 @@ def stage_loss(
         similarity.
     """
     sdr = si_snr(estimates, sources, masks)
-    loss = -sdr.sum()
+    if all(w == 1.0 for w in weights.stems):
+        loss = -sdr.sum()
+    else:
+        loss = -(sdr * sdr.new_tensor(weights.stems)).sum()
     zero = sdr.new_zeros(())
     rec = si_snr(mix_reconstruction, mix).mean() if weights.reconstruction > 0 else zero
     loss = loss - weights.reconstruction * rec

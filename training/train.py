@@ -332,7 +332,7 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
     rates = RATES[:stages]
     augment = AugmentConfig(crop_s=cfg.crop_s, gain_min=cfg.gain_min, gain_max=cfg.gain_max,
                             remix_p=cfg.remix_p, silence_rms=cfg.silence_rms,
-                            hop=model.config.W)
+                            hop=model.config.W, eq_db=cfg.eq_db)
     dataset = CropDataset(songs, cfg.seed, cfg.batch_size, rates, augment)
     if need_stats:
         log.info("computing spectrogram statistics on %d crops", cfg.stats_crops)
@@ -360,7 +360,7 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
         _write_json(out / "model_config.json", model.config.to_json())
 
     weights = LossWeights(cfg.reconstruction_weight, cfg.dissimilarity_weight,
-                          cfg.similarity_weight)
+                          cfg.similarity_weight, tuple(cfg.stem_weights))
     module: nn.Module = TrainingModule(model, weights)
     if d.world > 1:
         # The last TCN block's residual convolution feeds nothing (only skips are summed), so

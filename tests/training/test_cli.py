@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import soundfile as sf
 
 from stemweave.cli import main
 from tests.training.conftest import TINY_MODEL, TINY_RUN, make_song
+from training.config import TrainConfig
 from training.prepared import list_songs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -59,6 +61,11 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["train", "--data", str(empty), "--out", str(tmp_path / "r"),
                  "--init", str(tmp_path / "nope.pt")]) == 1
     assert "nope.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage and one error line
+        main(["train", "--data", str(empty), "--out", str(tmp_path / "r"),
+              "--stem-weights", "1,2"])
+    assert exit_info.value.code == 2
+    assert "four non-negative weights" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "nope.safetensors"), "--data", str(empty),
                  "--out", str(tmp_path / "e")]) == 1
     assert capsys.readouterr().err.startswith("stemweave: error:")
@@ -75,7 +82,10 @@ def test_fine_tune_from_authors_checkpoint(tmp_path: Path, prepared: Path,
     shutil.copy(tiny_checkpoint, tmp_path / "authors.pt")
     assert main(["train", "--data", str(prepared), "--out", str(run), "--init",
                  str(tmp_path / "authors.pt"), *TINY_RUN, "--steps", "1",
-                 "--valid-songs", "0"]) == 0
+                 "--valid-songs", "0", "--stem-weights", "1,1,2,1.5"]) == 0
+    # the run records its settings, stem weights included, and resumes with them
+    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert cfg.stem_weights == (1.0, 1.0, 2.0, 1.5)
     src = load_model(tiny_checkpoint)
     got = load_file(str(run / "last.safetensors"))
     spec = "stages.0.encoder.spectrogram."

@@ -14,11 +14,13 @@ from core import MetaTasNet, ModelConfig
 from core.errors import DataError
 from tests.training.conftest import make_song
 from training.data import (
+    EQ_ANCHORS_HZ,
     AugmentConfig,
     CropDataset,
     StepBatchSampler,
     collate,
     compute_spectrogram_stats,
+    eq_curve,
 )
 from training.prepare import load_song_folder, prepare_folder, split_names
 from training.prepared import RATES, list_songs, write_song
@@ -110,6 +112,43 @@ def test_channel_and_gain_augmentation(tmp_path: Path) -> None:
     # gains relative to each other lie within [0.75, 1.25] / [0.75, 1.25] and vary
     assert (g.max(1) / g.min(1) <= 1.25 / 0.75 + 1e-6).all()
     assert g.std(1).min() > 0 and chosen == {0, 1}
+
+
+def test_random_equaliser(prepared: Path, tmp_path: Path) -> None:
+    songs = list_songs(prepared, "train")
+    plain = CropDataset(songs, seed=3, batch_size=4, augment=AugmentConfig(crop_s=0.5))
+    eqd = CropDataset(songs, seed=3, batch_size=4, augment=AugmentConfig(crop_s=0.5, eq_db=9.0))
+    for i in range(6):
+        a, b = plain.plan(i), eqd.plan(i)
+        # the equaliser draws after everything else: the same songs, offsets, channels, gains
+        assert a.eq == () and b[:4] == a[:4] and len(b.eq) == 4
+        assert all(len(row) == len(EQ_ANCHORS_HZ) and max(map(abs, row)) <= 9.0 for row in b.eq)
+        x, y = plain[i], eqd[i]
+        ratios = []
+        for r in RATES:
+            torch.testing.assert_close(y[f"mix_{r}"], y[f"sources_{r}"].sum(0))
+            for k in range(4):
+                src = x[f"sources_{r}"][k, 0].numpy().astype(np.float64)
+                want = np.fft.irfft(np.fft.rfft(src) * eq_curve(b.eq[k], src.size, r), n=src.size)
+                got = y[f"sources_{r}"][k, 0].numpy()
+                ratios.append(np.dot(got, want) / np.dot(want, want))
+                assert np.abs(got - ratios[-1] * want).max() < 1e-4 * np.abs(got).max()
+                assert not np.allclose(got / ratios[-1], src, atol=1e-3 * np.abs(src).max())
+        # one normalisation for every stem and rate: the curve is the only change
+        assert np.ptp(ratios) < 1e-4 * abs(np.mean(ratios))
+    # the curve passes through the drawn gains at the anchors and is flat beyond them
+    gains = [-6.0, 3.0, 0.0, 9.0, -9.0, 1.5, 4.0]
+    curve = eq_curve(gains, 32000, 32000)  # 1-Hz bins
+    for f, g in zip(EQ_ANCHORS_HZ, gains):
+        assert abs(20 * np.log10(curve[int(f)]) - g) < 1e-3
+    assert abs(20 * np.log10(curve[10]) + 6.0) < 1e-3
+    assert abs(20 * np.log10(curve[15000]) - 4.0) < 1e-3
+    # a silent stem stays digital silence
+    make_song(tmp_path / "src" / "x", seed=3, drop=("bass",))
+    prepare_folder(tmp_path / "src", tmp_path / "p", valid_fraction=0.0)
+    ds = CropDataset(list_songs(tmp_path / "p", "train"), seed=0, batch_size=2,
+                     augment=AugmentConfig(crop_s=0.5, eq_db=6.0, remix_p=0.0))
+    assert not ds[0]["sources_32000"][1].any() and ds[0]["masks"][1, 0] == 0.0
 
 
 def test_remix_draws_stems_from_different_songs(prepared: Path) -> None:

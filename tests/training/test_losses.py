@@ -68,6 +68,22 @@ def test_auxiliary_weights_change_the_loss(fixtures_dir: Path) -> None:
     assert rec < 0.0
 
 
+def test_stem_weights_weigh_each_stems_si_snr(fixtures_dir: Path) -> None:
+    ref = np.load(fixtures_dir / "tiny_io.npz")
+    model = load_model(fixtures_dir / "tiny_checkpoint.pt").train()
+    batch = _batch(ref)
+    weights = (0.5, 1.0, 3.0, 1.5)
+    with torch.no_grad():
+        bare, stats = training_forward(model, *batch, weights=LossWeights(0.0, 0.0, 0.0))
+        weighted, wstats = training_forward(
+            model, *batch, weights=LossWeights(0.0, 0.0, 0.0, stems=weights))
+    # the statistics stay the plain SI-SNRs; only the loss is weighted, per stem and stage
+    np.testing.assert_allclose(wstats.numpy(), stats.numpy(), rtol=1e-6)
+    want = -(stats[:12].view(3, 4) * torch.tensor(weights)).sum().item()
+    np.testing.assert_allclose(weighted.item(), want, rtol=1e-5)
+    assert abs(weighted.item() - bare.item()) > 1e-3
+
+
 def test_si_snr_properties() -> None:
     gen = torch.Generator().manual_seed(0)
     target = torch.randn(3, 4, 1, 1000, generator=gen)
