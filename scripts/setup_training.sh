@@ -2,12 +2,14 @@
 # Sets up what training the built-in model needs beyond scripts/setup.sh: FluidSynth, the General
 # MIDI SoundFonts that `stemweave synth --source sampled` draws from (by family and split, see
 # training/sampled/fonts.py: FluidR3 is the held-out test font, csound's bank validation, the
-# rest training) and espeak-ng for the speech singer. Idempotent.
+# rest training; OPL3 FM only with `--extra-fonts opl3`) and espeak-ng for the speech singer.
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 PACKAGES=(fluidsynth libfluidsynth3 espeak-ng timgm6mb-soundfont
-  musescore-general-soundfont-small avldrums.lv2-soundfont csound-soundfont fluid-soundfont-gm)
+  musescore-general-soundfont-small avldrums.lv2-soundfont csound-soundfont fluid-soundfont-gm
+  opl3-soundfont)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -30,6 +30,11 @@ def add_parser(sub: Any) -> None:
                         "SoundFonts through FluidSynth, sung vocals and pedalboard production, "
                         "SoundFonts split by family (FluidR3 is the test split only; needs "
                         "bash scripts/setup_training.sh)")
+    p.add_argument("--extra-fonts", metavar="FAMILY", default="",
+                   help="with --source sampled: SoundFont families the training songs also draw "
+                        "from, comma-separated: opl3 (FM synthesis; bash "
+                        "scripts/setup_training.sh installs it). Off by default so that a seed "
+                        "renders the same songs as before")
     p.add_argument("--songs", type=int, default=100, help="training songs (default 100)")
     p.add_argument("--valid", type=int, default=0, help="validation songs")
     p.add_argument("--test", type=int, default=0, help="test songs")
@@ -96,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         root = generate_dataset(args.outdir, args.songs, args.seconds, args.seed, args.valid,
                                 args.test, args.workers, args.sample_rate or TRAIN_RATE,
-                                progress, source=args.source)
+                                progress, source=args.source,
+                                extra_fonts=tuple(f for f in args.extra_fonts.split(",") if f))
     finally:
         if bar is not None:
             bar.close()

@@ -74,6 +74,39 @@ def test_held_out_font_never_reaches_the_training_split(tmp_path: Path,
             assert fonts_named == {"fluidr3-gm"}
 
 
+def test_extra_font_family_reaches_training_songs_only(tmp_path: Path,
+                                                     stand_in_fonts: Path) -> None:
+    assert "opl3" in fontlib.EXTRA_TRAIN_FAMILIES
+    assert not any(f.family == "opl3" for s in ("train", "valid", "test")
+                   for f in fontlib.fonts_for_split(s))  # off unless asked for
+    assert {f.name for f in fontlib.fonts_for_split("train", extra=("opl3",))} == \
+        {f.name for f in fontlib.fonts_for_split("train")} | {"opl3-fm"}
+    for split in ("valid", "test"):
+        with pytest.raises(DataError, match="training split only"):
+            fontlib.fonts_for_split(split, extra=("opl3",))
+    for family in ("fluidr3", "csound", "nope"):  # held-out families cannot be asked for
+        with pytest.raises(DataError, match="unknown extra font family"):
+            fontlib.fonts_for_split("train", extra=(family,))
+    root = generate_dataset(tmp_path / "data", songs=6, seconds=1.0, seed=5, valid=1, test=1,
+                            sample_rate=SR, source="sampled", extra_fonts=("opl3",))
+    sources = {json.loads(m.read_text())["name"]: json.loads(m.read_text())["source"]
+               for m in root.glob("*/*/meta.json")}
+    train = [s for n, s in sources.items() if "_train_" in n]
+    assert len(train) == 6 and all("extra-fonts=opl3" in s for s in train)
+    assert any("opl3-fm" in s for s in train)
+    for name, source in sources.items():
+        if "_train_" not in name:
+            assert "opl3" not in source, (name, source)
+    with pytest.raises(DataError, match="--source sampled"):
+        generate_dataset(tmp_path / "p", songs=1, seconds=1.0, extra_fonts=("opl3",))
+    # not installed: one clear message naming the package, before anything is written
+    (stand_in_fonts / "OPL-3_FM_128M.sf2").unlink()
+    with pytest.raises(DataError, match="opl3-soundfont"):
+        generate_dataset(tmp_path / "q", songs=1, seconds=1.0, source="sampled",
+                         extra_fonts=("opl3",))
+    assert not (tmp_path / "q" / "train").exists()
+
+
 def test_same_seed_is_bit_identical_and_seeds_differ() -> None:
     a = render_sampled_song(song_rng(3, 0), 3.0, "train", SR)
     b = render_sampled_song(song_rng(3, 0), 3.0, "train", SR)

@@ -71,7 +71,8 @@ def _norm(x: np.ndarray) -> np.ndarray:
 
 
 def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "train",
-                        sample_rate: int = TRAIN_RATE) -> SampledSong:
+                        sample_rate: int = TRAIN_RATE,
+                        extra_fonts: tuple[str, ...] = ()) -> SampledSong:
     """Compose and render one song with the SoundFonts of ``split``.
 
     Args:
@@ -80,6 +81,8 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
         split: ``train``, ``valid`` or ``test``: decides the fonts and voices
             (:mod:`training.sampled.fonts`).
         sample_rate: output rate in Hz.
+        extra_fonts: font families added to the training split's
+            (:data:`training.sampled.fonts.EXTRA_TRAIN_FAMILIES`).
 
     Returns:
         the song; silence in a stem is exact digital silence.
@@ -91,7 +94,7 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
         raise DataError("song length must be positive")
     sr = int(sample_rate)
     frames = int(round(seconds * sr))
-    installed = fontlib.available_fonts(split)
+    installed = fontlib.available_fonts(split, tuple(extra_fonts))
     gm = tuple(f for f in installed if f.kind == "gm")
     kits = tuple(f for f in installed if f.kind == "drums")
     plan = plan_song(rng, seconds)

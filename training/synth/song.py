@@ -96,21 +96,23 @@ def render_song(rng: np.random.Generator, seconds: float, sample_rate: int = TRA
 SOURCES: dict[str, str] = {"procedural": "synth", "sampled": "sampled"}
 
 
-def _write_one(job: tuple[str, str, str, int, int, float, int, str]) -> str:
-    root, split, name, seed, index, seconds, sr, source = job
+def _write_one(job: tuple[str, str, str, int, int, float, int, str, tuple[str, ...]]) -> str:
+    root, split, name, seed, index, seconds, sr, source, extra_fonts = job
     if prepared.song_done(root, split, name):
         return name
     rng = song_rng(seed, index, split)
     if source == "sampled":
         from training.sampled import render_sampled_song  # needs FluidSynth and pedalboard
 
-        song = render_sampled_song(rng, seconds, split, sr)
+        song = render_sampled_song(rng, seconds, split, sr,
+                                   extra_fonts if split == "train" else ())
         stems, plan = song.stems, song.plan
         extra = "; ".join(f"{k}: {v}" for k, v in song.info.items())
     else:
         stems, plan = render_song(rng, seconds, sr)
         extra = ""
-    text = (f"stemweave synth --source {source} seed={seed} split={split} index={index} "
+    fonts = f" extra-fonts={','.join(extra_fonts)}" if extra_fonts and split == "train" else ""
+    text = (f"stemweave synth --source {source} seed={seed} split={split} index={index}{fonts} "
             f"tempo={plan.tempo:.1f} key={plan.key} mode={plan.mode}")
     prepared.write_song(root, split, name, stems, sr, source=f"{text}; {extra}" if extra else text)
     return name
@@ -120,6 +122,7 @@ def generate_dataset(
     root: str | os.PathLike[str], songs: int, seconds: float = 30.0, seed: int = 0,
     valid: int = 0, test: int = 0, workers: int = 1, sample_rate: int = TRAIN_RATE,
     progress: Callable[[int, int], None] | None = None, source: str = "procedural",
+    extra_fonts: tuple[str, ...] = (),
 ) -> Path:
     """Generate songs straight into a prepared dataset (``training.prepared`` format).
 
@@ -138,6 +141,8 @@ def generate_dataset(
         progress: called with ``(done, total)`` after every song.
         source: ``procedural`` (:func:`render_song`) or ``sampled``
             (:func:`training.sampled.render_sampled_song`: SoundFonts by split).
+        extra_fonts: with ``sampled``, font families added to the training songs' (e.g.
+            ``("opl3",)``; validation and test songs keep theirs).
 
     Returns:
         the dataset folder.
@@ -146,10 +151,17 @@ def generate_dataset(
         raise DataError(f"unknown song source {source!r} (choose from {', '.join(SOURCES)})")
     if songs < 0 or valid < 0 or test < 0 or songs + valid + test == 0:
         raise DataError("ask for at least one song (--songs/--valid/--test)")
+    extra_fonts = tuple(extra_fonts)
+    if extra_fonts:
+        if source != "sampled":
+            raise DataError("extra SoundFont families need --source sampled")
+        from training.sampled.fonts import available_fonts
+
+        available_fonts("train", extra_fonts)  # unknown or missing: say so before any work
     root = prepared.init_dataset(root)
     prefix = SOURCES[source]
     jobs = [(str(root), split, f"{prefix}_{split}_{seed}_{i:05d}", seed, i, float(seconds),
-             int(sample_rate), source)
+             int(sample_rate), source, extra_fonts)
             for split, count in (("train", songs), ("valid", valid), ("test", test))
             for i in range(count)]
     total = len(jobs)
