@@ -104,14 +104,13 @@ def _write_one(job: tuple[str, str, str, int, int, float, int, str, tuple[str, .
     if source == "sampled":
         from training.sampled import render_sampled_song  # needs FluidSynth and pedalboard
 
-        song = render_sampled_song(rng, seconds, split, sr,
-                                   extra_fonts if split == "train" else ())
+        song = render_sampled_song(rng, seconds, split, sr, extra_fonts)
         stems, plan = song.stems, song.plan
         extra = "; ".join(f"{k}: {v}" for k, v in song.info.items())
     else:
         stems, plan = render_song(rng, seconds, sr)
         extra = ""
-    fonts = f" extra-fonts={','.join(extra_fonts)}" if extra_fonts and split == "train" else ""
+    fonts = f" extra-fonts={','.join(extra_fonts)}" if extra_fonts else ""
     text = (f"stemweave synth --source {source} seed={seed} split={split} index={index}{fonts} "
             f"tempo={plan.tempo:.1f} key={plan.key} mode={plan.mode}")
     prepared.write_song(root, split, name, stems, sr, source=f"{text}; {extra}" if extra else text)
@@ -161,7 +160,7 @@ def generate_dataset(
     root = prepared.init_dataset(root)
     prefix = SOURCES[source]
     jobs = [(str(root), split, f"{prefix}_{split}_{seed}_{i:05d}", seed, i, float(seconds),
-             int(sample_rate), source, extra_fonts)
+             int(sample_rate), source, extra_fonts if split == "train" else ())
             for split, count in (("train", songs), ("valid", valid), ("test", test))
             for i in range(count)]
     total = len(jobs)
