@@ -19,6 +19,7 @@ channel count; this costs ``channels / 2`` times a stereo song, and a warning is
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -237,8 +238,16 @@ class Separator:
                 batch_channels=self.batch_channels, stems=len(self.stems),
                 audio_channels=fam.audio_channels, even=fam.even_windows,
                 max_segment_s=fam.max_segment_s, progress=progress, cancel=cancel,
-                refine=wiener_refine if self.wiener else None,
+                refine=self._refine(sample_rate),
             )
+
+    def _refine(self, sample_rate: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+        """The post-filter for a song at ``sample_rate`` (``None`` when off): the network's
+        stems cover ``output_rate / 2`` of the song's band (:func:`core.wiener.wiener_refine`)."""
+        if not self.wiener:
+            return None
+        return functools.partial(wiener_refine,
+                                 band=min(1.0, self.family.output_rate / int(sample_rate)))
 
     # ------------------------------------------------------------------ arrays
     def separate(self, audio: np.ndarray, sample_rate: int, *,
