@@ -68,6 +68,7 @@ from app.workers import (
 )
 from core.config import STEMS
 from core.errors import ModelNotFoundError, StemweaveError
+from core.mixer import LaneState
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,9 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.pool = WorkerPool(self)
         self.player: Player | None = None
         self.load_worker: LoadWorker | None = None
+        #: the load whose song is shown while the rest of the file is still read (dropped if
+        #: that read fails)
+        self._shown_load: LoadWorker | None = None
         self.sep_worker: SeparationWorker | None = None
         #: "Separate again": (target mixer, envelopes, cache key) filled while the old stems play
         self._replacement: tuple[Any, list, str] | None = None
@@ -358,6 +362,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         p.preset_saved.connect(self.settings.add_user_preset)
         p.preset_deleted.connect(self.settings.remove_user_preset)
         s.song_opened.connect(self._song_opened)
+        s.song_closed.connect(self._song_closed)
         self.grid.analysed.connect(self.remember_song)
         s.stems_reset.connect(self._stems_reset)
         s.stems_changed.connect(self._stems_changed)
@@ -451,6 +456,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
             self.player.close()
             self.player = None
         self.session.open_song(song)
+        self._shown_load = worker
         self.last_open_s = time.perf_counter() - self.open_started_at
         self.waveform_shown.emit()
 
@@ -464,6 +470,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         if worker is not self.load_worker or self.load_worker.is_cancelled():
             return
         self.load_worker = None
+        self._shown_load = None
         self.last_load_s = song.load_s
         self.lanes[0].view.redraw()
         self.session.identify(song)
@@ -488,9 +495,13 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._rebuild_recent()
 
     def _load_failed(self, error: BaseException) -> None:
-        if self.sender() is self.load_worker:
+        worker = self.sender()
+        if worker is self.load_worker:
             self.load_worker = None
             self._update_enabled()
+        if worker is self._shown_load:  # e.g. a NaN in a later block: drop the half-read song
+            self._shown_load = None
+            self.session.close_song()
         self.statusBar().showMessage("Could not open the file.")
         self.show_error(describe_error(error), "Cannot open the song")
 
@@ -525,6 +536,38 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._update_enabled()
         self._last_pos = -1.0
         self._tick(force=True)  # the time display shows the new song's length at once
+
+    def _song_closed(self) -> None:
+        """Back to the window with no song (the open song was dropped)."""
+        if self.player is not None:
+            self.player.close()
+            self.player = None
+        self.stretcher = None
+        self.metronome = None
+        for worker in self.spec_workers.values():
+            worker.cancel()
+        self.grid.clear()
+        self.set_saved_loops([])
+        self.loop_s = (0.0, 0.0)
+        self.timeline.set_region(0.0, 0.0)
+        self.timeline.set_playhead(0.0)
+        self.transport.show_loop(False)
+        self.transport.show_playing(False)
+        self.transport.show_time(0.0, 0.0)
+        self._sync_lanes()  # the default lanes
+        for lane in self.lanes:
+            lane.show_state(LaneState())
+            lane.view.set_loop(0.0, 0.0, False)
+            lane.view.set_spectrogram(None)
+            lane.view.set_envelope(None, 0)
+            lane.view.set_playhead(0.0)
+        self.update_heard()
+        self._meter_state.clear()
+        self.show_levels_at(0.0)  # every meter at the floor
+        self.setWindowTitle("Stemweave")
+        self.statusBar().showMessage("Open a song (File ▸ Open, or drop a file here).")
+        self._update_enabled()
+        self._last_pos = -1.0
 
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()

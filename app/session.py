@@ -46,6 +46,7 @@ class Session(QObject):
 
     Signals:
         song_opened(): a new song is loaded (mixture and its envelope available).
+        song_closed(): the song was dropped (it could not be read to the end): none is open.
         stems_changed(start_frame, stop_frame): stems became valid in that range.
         stems_reset(): stems were dropped or (re)allocated (the lanes may have changed:
             :attr:`lane_names`).
@@ -53,6 +54,7 @@ class Session(QObject):
     """
 
     song_opened = Signal()
+    song_closed = Signal()
     stems_changed = Signal(int, int)
     stems_reset = Signal()
     lane_changed = Signal(int)
@@ -117,6 +119,17 @@ class Session(QObject):
             self.envelopes[1:] = song.stem_envelopes
             self.stems_complete = True
         self.song_opened.emit()
+
+    def close_song(self) -> None:
+        """Drop the open song: back to the state with no song (nothing is kept of it)."""
+        self.path = None
+        self.mixer = None
+        self.song_id = ""
+        self.cache_key = ""
+        self.envelopes = [None] * len(LANES)
+        self.spectrograms = {}
+        self.stems_complete = False
+        self.song_closed.emit()
 
     def identify(self, song: LoadedSong) -> None:
         """The song's identity and cached stems arrived (after :meth:`open_song`)."""

@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from app.session import LoadedSong
 from app.stem_cache import StemCache, cache_key, file_identity, model_identity
 from core.display import EnvelopePyramid, Spectrogram, log_spectrogram
-from core.errors import Cancelled, SeparationError, StemweaveError
+from core.errors import AudioLoadError, Cancelled, SeparationError, StemweaveError
 from core.mixer import Mixer
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,10 @@ class LoadWorker(Worker):
     waveform then), and ``finished(song)`` once the content hash and the cache lookup are done
     (the same object, with ``song_id``, ``cache_key`` and possibly ``stems`` filled in).
 
+    Every block is checked before it enters the mixture: a NaN or infinite sample fails the load
+    with :class:`core.errors.AudioLoadError` (in the first block, before ``decoded``; in a later
+    one, after it: the window then drops the song it was showing).
+
     Args:
         path: the song.
         cache: where separations are cached (``None``: no cache lookup).
@@ -245,7 +249,11 @@ class LoadWorker(Worker):
                 if self.is_cancelled():
                     raise Cancelled("cancelled")
                 b = min(frames, a + self.BLOCK_FRAMES)
-                mix[:, a:b] = src.read(a, b)
+                block = src.read(a, b)
+                if not np.isfinite(block).all():  # the engine could not separate it
+                    raise AudioLoadError(
+                        f"{self.path}: the audio contains NaN or infinite samples")
+                mix[:, a:b] = block
                 envelope.update(a, b)
                 if a == 0:
                     self.decoded.emit(song)
