@@ -198,6 +198,49 @@ class Progress:
 Forward = Callable[[list[torch.Tensor]], torch.Tensor]
 
 
+def forward_in_windows(forward: Forward, mixes: list[torch.Tensor], window: int, overlap: int,
+                       hop: int) -> torch.Tensor:
+    """Run ``forward`` on sub-windows of at most ``window`` samples and blend them.
+
+    For a network that separates better on short inputs than on the engine's window (trained on
+    short crops, its global layer norms see statistics like those of training): the window is
+    cut into sub-windows spread evenly with at least ``overlap`` samples shared by neighbours,
+    all separated in one call (as a batch), and blended with triangular weights normalised by
+    their sum (as demucs' ``apply``). An input of at most ``window`` samples is one plain call.
+
+    Args:
+        forward: the model call (see :data:`Forward`).
+        mixes: per stage ``s``, ``(batch, channels, T * 2**s)`` (``T`` at the lowest rate, a
+            multiple of ``hop``).
+        window: sub-window length at the lowest rate (a multiple of ``hop``).
+        overlap: least overlap at the lowest rate (``0 <= overlap < window``).
+        hop: the model's stride at the lowest rate; sub-windows start on multiples of it.
+
+    Returns:
+        ``(batch, stems, channels, T * r)`` as ``forward`` returns for the whole input.
+    """
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in [0, window {window})")
+    total = mixes[0].shape[-1]
+    if total <= window:
+        return forward(mixes)
+    count = -(-(total - window) // (window - overlap)) + 1
+    starts = sorted({int(round(a / hop)) * hop for a in np.linspace(0, total - window, count)})
+    batch = mixes[0].shape[0]
+    cut = [torch.cat([m[..., a << s:(a + window) << s] for a in starts])
+           for s, m in enumerate(mixes)]
+    out = forward(cut)  # (len(starts) * batch, stems, channels, window * r)
+    r = out.shape[-1] // window
+    k = torch.arange(window * r, dtype=out.dtype, device=out.device)
+    weight = torch.minimum(k + 1, window * r - k)
+    acc = out.new_zeros((batch, *out.shape[1:-1], total * r))
+    norm = out.new_zeros(total * r)
+    for i, a in enumerate(starts):
+        acc[..., a * r:(a + window) * r] += out[i * batch:(i + 1) * batch] * weight
+        norm[a * r:(a + window) * r] += weight
+    return acc / norm
+
+
 def run_segments(
     read: Callable[[int, int], np.ndarray],
     frames: int,

@@ -35,11 +35,15 @@ from core.config import ModelConfig
 from core.errors import ModelLoadError, ModelNotFoundError
 from core.fileio import atomic_path
 from core.model import MetaTasNet
+from core.options import check_segment
 
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "stemweave-metatasnet"
 FORMAT_VERSION = 1
+#: metadata key of the longest input a model wants to be run on at once (seconds; optional:
+#: format-1 readers that do not know it ignore it)
+WINDOW_KEY = "window_s"
 
 
 def is_safetensors(path: str | os.PathLike[str]) -> bool:
@@ -197,6 +201,21 @@ def _build(config: ModelConfig, state: dict[str, torch.Tensor], source: str) -> 
     return model
 
 
+def network_window(name: str, meta: dict[str, str]) -> float | None:
+    """The longest input (seconds) a native file's network wants at once (``None``: any).
+
+    Raises:
+        ModelLoadError: the value is not a valid window length, naming the file.
+    """
+    value = meta.get(WINDOW_KEY)
+    if value is None:
+        return None
+    try:
+        return check_segment(float(value))
+    except ValueError as exc:
+        raise ModelLoadError(f"{name}: bad network window {value!r} ({exc})") from exc
+
+
 def check_format_version(name: str, meta: dict[str, str], newest: int) -> int:
     """The ``format_version`` of a weights file's metadata, refused when unreadable or newer
     than ``newest`` (what this version of Stemweave reads).
@@ -261,7 +280,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
 
 
 def save_model(
-    model: MetaTasNet, path: str | os.PathLike[str], extra: dict[str, str] | None = None
+    model: MetaTasNet, path: str | os.PathLike[str], extra: dict[str, str] | None = None,
+    window_s: float | None = None,
 ) -> Path:
     """Save a model in the native format, atomically.
 
@@ -269,6 +289,12 @@ def save_model(
         model: the model.
         path: target file (``.safetensors``).
         extra: additional string metadata (e.g. training provenance) stored under ``info``.
+        window_s: the longest input the network should be run on at once (metadata
+            ``window_s``; ``None``: any). The engine cuts longer windows into overlapping
+            sub-windows of this length and blends them before its post-filter
+            (:func:`core.apply.forward_in_windows`). A network trained on short crops separates
+            better in short inputs: its global layer norms then see statistics like those it
+            was trained on.
 
     Returns:
         the path written.
@@ -280,6 +306,8 @@ def save_model(
             "config": model.config.to_json()}
     if extra:
         meta["info"] = json.dumps(extra, sort_keys=True)
+    if window_s is not None:
+        meta[WINDOW_KEY] = f"{check_segment(window_s):g}"
     with atomic_path(p) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return p

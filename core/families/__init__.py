@@ -112,7 +112,9 @@ def read_any(path: str | os.PathLike[str]) -> SeparationModel:
     header = read_header(p)
     if header.family == "htdemucs":
         return htdemucs.load_native(p, header.meta)
-    return MetaTasNetFamily(load_model(p))
+    from core.checkpoint import network_window
+
+    return MetaTasNetFamily(load_model(p), window_s=network_window(p.name, header.meta))
 
 
 def wrap(model: torch.nn.Module | SeparationModel) -> SeparationModel:

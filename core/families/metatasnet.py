@@ -14,12 +14,16 @@ from collections.abc import Iterator
 
 import torch
 
+from core.apply import forward_in_windows
 from core.model import MetaTasNet
 from core.options import DEFAULT_OVERLAP, DEFAULT_SEGMENT_S
 from core.precision import PrecisionChoice, forward_fn
 from core.precision import choose_precision as probe_precision
 
 FAMILY = "metatasnet"
+#: least overlap between a network window's sub-windows (seconds, at most half a sub-window;
+#: see ``window_s``)
+SUB_OVERLAP_S = 1.0
 
 
 class MetaTasNetFamily:
@@ -28,6 +32,10 @@ class MetaTasNetFamily:
     Args:
         model: the network (its train/eval mode and float64 setting are restored after every
             separation, so a model being trained can be validated through the engine).
+        window_s: the longest input the network is run on at once: longer engine windows are
+            cut into overlapping sub-windows of this length, blended before the post-filter
+            (:func:`core.apply.forward_in_windows`); ``None``: one call per engine window. Read
+            from the weights file's metadata (:func:`core.checkpoint.save_model`).
     """
 
     family = FAMILY
@@ -41,8 +49,10 @@ class MetaTasNetFamily:
     #: model on held-out SoundFont songs (docs/engine.md § Wiener post-filter)
     wiener = True
 
-    def __init__(self, model: MetaTasNet) -> None:
+    def __init__(self, model: MetaTasNet, window_s: float | None = None) -> None:
         self.module: MetaTasNet = model
+        #: the longest input the network is run on at once (``None``: the whole engine window)
+        self.window_s: float | None = None if window_s is None else float(window_s)
         cfg = model.config
         self.stems: tuple[str, ...] = tuple(cfg.stems)
         self.sample_rates: tuple[int, ...] = tuple(cfg.sample_rates)
@@ -79,7 +89,13 @@ class MetaTasNetFamily:
 
     def forward(self, mixes: list[torch.Tensor], precision: str) -> torch.Tensor:
         """``mixes``: ``(batch, 1, T * 2**s)`` per stage -> ``(batch, stems, 1, T_out)``."""
-        return forward_fn(self.module, self._device, precision)(mixes)
+        forward = forward_fn(self.module, self._device, precision)
+        if self.window_s is None:
+            return forward(mixes)
+        window = int(self.window_s * self.sample_rates[0]) // self.hop * self.hop
+        overlap = int(min(SUB_OVERLAP_S, self.window_s / 2) * self.sample_rates[0])
+        overlap = overlap // self.hop * self.hop
+        return forward_in_windows(forward, mixes, window, overlap, self.hop)
 
 
 __all__ = ["FAMILY", "MetaTasNetFamily"]

@@ -168,3 +168,38 @@ def test_nan_weights_are_refused(tmp_path: Path, tiny_native: Path) -> None:
     bad = core.save_model(model, tmp_path / "nan.safetensors")
     with pytest.raises(ModelLoadError, match="NaN"):
         core.load_model(bad)
+
+
+def test_a_model_file_names_its_network_window(tiny_native: Path, tmp_path: Path) -> None:
+    """``window_s`` metadata: the longest input the network is run on at once. Read back into
+    the engine's family; absent means one call per engine window; an unusable value refuses the
+    file with its name; the engine window itself is unchanged."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from core.checkpoint import WINDOW_KEY, load_model, save_model
+    from core.families import read_any
+    from core.options import DEFAULT_SEGMENT_S, SEGMENT_MIN_S
+    from core.separator import Separator
+
+    short = save_model(load_model(tiny_native), tmp_path / "short.safetensors", window_s=1.5)
+    with safe_open(str(short), framework="pt") as f:
+        meta = dict(f.metadata())
+    assert meta[WINDOW_KEY] == "1.5"
+    assert read_any(short).window_s == 1.5
+    assert read_any(tiny_native).window_s is None
+    assert Separator(short, "cpu").segment_s == DEFAULT_SEGMENT_S
+    with pytest.raises(ValueError, match="segment"):
+        save_model(load_model(tiny_native), tmp_path / "x.safetensors", window_s=SEGMENT_MIN_S / 2)
+    bad = tmp_path / "bad window.safetensors"
+    save_file(load_file(str(short)), str(bad), metadata={**meta, WINDOW_KEY: "soon"})
+    with pytest.raises(ModelLoadError, match="bad window.safetensors.*network window"):
+        read_any(bad)
+
+
+def test_the_builtin_model_runs_in_short_network_windows() -> None:
+    from core.families import read_any
+    from core.resources import builtin_model_path
+
+    fam = read_any(builtin_model_path())
+    assert fam.window_s == 4.0  # chosen on validation songs (docs/engine.md)
