@@ -138,6 +138,16 @@ def run_prepare(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train
 
 
+def _checked_window(text: str) -> float:
+    """``--network-window``: seconds, at least :data:`core.options.SEGMENT_MIN_S`."""
+    from core.options import check_segment
+
+    try:
+        return check_segment(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _stem_weights(text: str) -> tuple[float, float, float, float]:
     """Parse ``--stem-weights``: four non-negative numbers separated by commas."""
     try:
@@ -217,6 +227,10 @@ def _add_train(sub: Any) -> None:
                    metavar="D,B,O,V",
                    help="weights of the drums, bass, other and vocals SI-SNR terms, e.g. "
                         "1,1,2,1 to spend more of the model on 'other' (default: 1,1,1,1)")
+    t.add_argument("--network-window", type=_checked_window, default=None, metavar="SECONDS",
+                   help="write this network window into the saved weights: the engine then "
+                        "runs the network on sub-windows of at most this length inside its "
+                        "window (the built-in model: 4.2; docs/engine.md)")
     t.add_argument("--stats-crops", type=int, default=d.stats_crops,
                    help="training crops for the spectrogram statistics")
     t.add_argument("--seed", type=int, default=d.seed, help="seed of weights, crops and remixing")
@@ -263,7 +277,7 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         reconstruction_weight=args.reconstruction_weight,
         dissimilarity_weight=args.dissimilarity_weight,
         similarity_weight=args.similarity_weight, stem_weights=args.stem_weights,
-        stats_crops=args.stats_crops,
+        network_window_s=args.network_window, stats_crops=args.stats_crops,
         workers=args.workers, device=args.device, threads=args.threads, amp=args.amp,
         valid_songs=args.valid_songs,
         valid_max_s=args.valid_max_s, log_every=args.log_every,

@@ -57,6 +57,9 @@ class TrainConfig:
     valid_songs: int | None = None  #: validate on at most this many songs (None: all, 0: none)
     valid_max_s: float | None = None  #: crop validation songs to this many seconds
     valid_segment_s: float = 8.0
+    #: the network window written into every saved weights file (metadata ``window_s``: the
+    #: engine runs the network on sub-windows of at most this many seconds; None: not written)
+    network_window_s: float | None = None
     log_every: int = 10
     progress: bool = True
 

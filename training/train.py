@@ -401,7 +401,8 @@ def _train(cfg: TrainConfig, resume: bool, d: _Dist, device: torch.device, songs
         if not d.main:
             return
         info = {"step": str(step), "run": str(out.name), "seed": str(cfg.seed)}
-        save_model(model, out / f"{tag}.safetensors", extra=info)
+        save_model(model, out / f"{tag}.safetensors", extra=info,
+                   window_s=cfg.network_window_s)
         if tag == "last":
             save_training_state(state_path, {
                 "version": STATE_VERSION, "step": step, "best": best,

@@ -66,6 +66,11 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
               "--stem-weights", "1,2"])
     assert exit_info.value.code == 2
     assert "four non-negative weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(empty), "--out", str(tmp_path / "r"),
+              "--network-window", "0.5"])
+    assert exit_info.value.code == 2
+    assert "at least 1 second" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "nope.safetensors"), "--data", str(empty),
                  "--out", str(tmp_path / "e")]) == 1
     assert capsys.readouterr().err.startswith("stemweave: error:")
@@ -82,10 +87,15 @@ def test_fine_tune_from_authors_checkpoint(tmp_path: Path, prepared: Path,
     shutil.copy(tiny_checkpoint, tmp_path / "authors.pt")
     assert main(["train", "--data", str(prepared), "--out", str(run), "--init",
                  str(tmp_path / "authors.pt"), *TINY_RUN, "--steps", "1",
-                 "--valid-songs", "0", "--stem-weights", "1,1,2,1.5"]) == 0
+                 "--valid-songs", "0", "--stem-weights", "1,1,2,1.5",
+                 "--network-window", "3.5"]) == 0
     # the run records its settings, stem weights included, and resumes with them
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     assert cfg.stem_weights == (1.0, 1.0, 2.0, 1.5)
+    assert cfg.network_window_s == 3.5
+    from core.families import read_any
+
+    assert read_any(run / "last.safetensors").window_s == 3.5  # the engine will use it
     src = load_model(tiny_checkpoint)
     got = load_file(str(run / "last.safetensors"))
     spec = "stages.0.encoder.spectrogram."
