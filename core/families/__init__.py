@@ -136,7 +136,7 @@ def save(model: torch.nn.Module | SeparationModel, path: str | os.PathLike[str],
     fam = wrap(model)
     if isinstance(fam, htdemucs.HTDemucsFamily):
         return htdemucs.save(fam, path, extra)
-    return save_model(fam.module, path, extra)
+    return save_model(fam.module, path, extra, window_s=getattr(fam, "window_s", None))
 
 
 def parameter_count(model: SeparationModel) -> int:

@@ -329,6 +329,20 @@ def test_import_rejects_mismatched_weights_naming_the_key(tmp_path, tiny_checkpo
     assert not (tmp_path / "models").exists() or _files(tmp_path / "models") == []
 
 
+def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint) -> None:
+    """An imported native file keeps the network window its metadata names (the store writes
+    a new file of its own)."""
+    from core.checkpoint import load_model, save_model
+    from core.families import read_any
+
+    src = save_model(load_model(tiny_checkpoint), tmp_path / "win.safetensors", window_s=2.5)
+    store = ModelStore(tmp_path / "models", catalogue={})
+    info = store.import_(src, name="win")
+    assert info.path != src and read_any(info.path).window_s == 2.5
+    plain = store.import_(tiny_checkpoint, name="plain")
+    assert read_any(plain.path).window_s is None
+
+
 def test_import_under_a_catalogue_name_installs_it(tmp_path, tiny_checkpoint,
                                                    tiny_config_state) -> None:
     """The offline route: fetch the file with a browser, then import it under its name."""
