@@ -163,6 +163,8 @@ class ModelInfo:
         family: the model family (``"metatasnet"``, ``"htdemucs"``).
         stems: the stems it separates into, in output order (empty if unknown).
         size_estimated: ``size_bytes`` is an estimate (a catalogue model not downloaded yet).
+        window_s: the network window its file names (seconds; ``None``: none, the network
+            sees each whole engine window; docs/engine.md).
     """
 
     name: str
@@ -177,6 +179,7 @@ class ModelInfo:
     family: str = "metatasnet"
     stems: tuple[str, ...] = STEMS
     size_estimated: bool = False
+    window_s: float | None = None
 
 
 def builtin_model_path() -> Path:
@@ -292,6 +295,18 @@ def _describe_native(path: Path) -> tuple[families.Header | None, dict[str, Any]
         return None, {}, text if "Stemweave" in text else f"unreadable ({text})"
 
 
+def _window(path: Path, header: families.Header | None) -> float | None:
+    """The network window a native Meta-TasNet file names (``None``: none or unreadable)."""
+    from core.checkpoint import network_window
+
+    if header is None or header.family != "metatasnet":
+        return None
+    try:
+        return network_window(path.name, header.meta)
+    except ModelLoadError:
+        return None
+
+
 def _demucs_available() -> bool:
     from core.families.htdemucs import demucs_available
 
@@ -315,7 +330,8 @@ def _native_info(name: str, kind: str, path: Path, description: str,
                      header.config if header is not None else None, partial,
                      str(meta.get("source", "")),
                      family=header.family if header is not None else "?",
-                     stems=header.stems if header is not None else ())
+                     stems=header.stems if header is not None else (),
+                     window_s=_window(path, header))
 
 
 #: configuration fields that only matter while training; a released model may differ in them.

@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             label = "config:     " if m.installed else "expected:   "
             print(f"{label} N={c.N} L={c.L} W={c.W} B={c.B} H={c.H} layers={c.layers} "
                   f"stack={c.stack} stages={c.stages_num} rates={list(c.sample_rates)} Hz")
+        if m.window_s is not None:
+            print(f"window:      the network runs on {m.window_s:g}-s sub-windows")
         return 0
     if args.action == "import":
         paths = args.path if len(args.path) > 1 else args.path[0]

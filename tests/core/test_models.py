@@ -329,9 +329,10 @@ def test_import_rejects_mismatched_weights_naming_the_key(tmp_path, tiny_checkpo
     assert not (tmp_path / "models").exists() or _files(tmp_path / "models") == []
 
 
-def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint) -> None:
+def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint, monkeypatch,
+                                        capsys) -> None:
     """An imported native file keeps the network window its metadata names (the store writes
-    a new file of its own)."""
+    a new file of its own); ``models info`` shows it."""
     from core.checkpoint import load_model, save_model
     from core.families import read_any
 
@@ -341,6 +342,12 @@ def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint) -> None:
     assert info.path != src and read_any(info.path).window_s == 2.5
     plain = store.import_(tiny_checkpoint, name="plain")
     assert read_any(plain.path).window_s is None
+    assert store.info("win").window_s == 2.5 and store.info("plain").window_s is None
+    monkeypatch.setenv("STEMWEAVE_MODELS_DIR", str(tmp_path / "models"))
+    assert main(["models", "info", "win"]) == 0
+    assert "2.5-s sub-windows" in capsys.readouterr().out
+    assert main(["models", "info", "plain"]) == 0
+    assert "sub-windows" not in capsys.readouterr().out
 
 
 def test_import_under_a_catalogue_name_installs_it(tmp_path, tiny_checkpoint,
