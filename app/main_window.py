@@ -511,17 +511,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.player = Player(s.mixer, device=self.output_device())
         self._setup_practice()
         self._apply_master()
-        self.grid.clear()
-        self.set_saved_loops([])
-        self.loop_s = (0.0, 0.0)
-        self.timeline.set_region(0.0, 0.0)
-        self.transport.show_loop(False)
-        self.transport.show_playing(False)
-        self._sync_lanes()  # one lane per stem of this song's model (4, 6, ...)
-        for lane in self.lanes:
-            lane.show_state(s.mixer.lanes[lane.lane])
-            lane.view.set_loop(0.0, 0.0, False)
-            lane.view.set_spectrogram(None)
+        self._reset_song_view()
         self._stems_reset()
         self.lanes[0].view.set_envelope(s.envelopes[0], s.sample_rate)
         dur = s.duration_s
@@ -537,6 +527,22 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._last_pos = -1.0
         self._tick(force=True)  # the time display shows the new song's length at once
 
+    def _reset_song_view(self) -> None:
+        """Forget the previous song's grid, loops and transport state; one lane per stem of
+        the open song's model (the default lanes with none), each showing its mixer state."""
+        mixer = self.session.mixer
+        self.grid.clear()
+        self.set_saved_loops([])
+        self.loop_s = (0.0, 0.0)
+        self.timeline.set_region(0.0, 0.0)
+        self.transport.show_loop(False)
+        self.transport.show_playing(False)
+        self._sync_lanes()
+        for lane in self.lanes:
+            lane.show_state(mixer.lanes[lane.lane] if mixer is not None else LaneState())
+            lane.view.set_loop(0.0, 0.0, False)
+            lane.view.set_spectrogram(None)
+
     def _song_closed(self) -> None:
         """Back to the window with no song (the open song was dropped)."""
         if self.player is not None:
@@ -546,19 +552,10 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self.metronome = None
         for worker in self.spec_workers.values():
             worker.cancel()
-        self.grid.clear()
-        self.set_saved_loops([])
-        self.loop_s = (0.0, 0.0)
-        self.timeline.set_region(0.0, 0.0)
+        self._reset_song_view()
         self.timeline.set_playhead(0.0)
-        self.transport.show_loop(False)
-        self.transport.show_playing(False)
         self.transport.show_time(0.0, 0.0)
-        self._sync_lanes()  # the default lanes
         for lane in self.lanes:
-            lane.show_state(LaneState())
-            lane.view.set_loop(0.0, 0.0, False)
-            lane.view.set_spectrogram(None)
             lane.view.set_envelope(None, 0)
             lane.view.set_playhead(0.0)
         self.update_heard()

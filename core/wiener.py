@@ -210,8 +210,9 @@ def wiener_refine(mix: np.ndarray, stems: np.ndarray, *, n_fft: int = N_FFT,
         s = _stft(torch.from_numpy(np.ascontiguousarray(stem, dtype=np.float32)), n_fft, hop)
         mags.append(torch.hypot(s.real, s.imag))  # (faster than abs() of the complex tensor)
     del s
-    total = torch.stack(mags).sum(0) if len(mags) > 1 else mags[0].clone()
-    total.add_(_EPS)  # ratio masks: mags[j] / total
+    total = mags[0] + _EPS  # ratio masks: mags[j] / total (summed in place: no stems tensor)
+    for g in mags[1:]:
+        total.add_(g)
     bins = x.shape[-2]
     top = bins if band >= 1.0 else max(2, int(BAND_EDGE * band * (bins - 1)))
     scale = max(1.0, float(x.abs().max()) / 10.0) if iterations else 1.0  # as norbert: stability

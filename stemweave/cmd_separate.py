@@ -57,7 +57,7 @@ def _bounded(kind: type, lo: float, hi: float | None, rule: str) -> Callable[[st
     return parse
 
 
-def _checked(check: Callable[[float], float]) -> Callable[[str], float]:
+def checked(check: Callable[[float], float]) -> Callable[[str], float]:
     """An argparse type: a number accepted by one of :mod:`core.options`' checks (the engine
     applies the same check, so the bounds are written once)."""
 
@@ -96,11 +96,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--stems", type=_stems, default=None, metavar="LIST",
                    help="comma-separated subset of the model's stems, e.g. drums,vocals "
                         "(default: all; `stemweave models list` shows each model's stems)")
-    p.add_argument("--segment", type=_checked(options.check_segment), default=None,
+    p.add_argument("--segment", type=checked(options.check_segment), default=None,
                    metavar="SECONDS",
                    help=f"model window length in seconds, at least {options.SEGMENT_MIN_S:g} "
                         f"(default {options.DEFAULT_SEGMENT_S:g})")
-    p.add_argument("--overlap", type=_checked(options.check_overlap), default=None,
+    p.add_argument("--overlap", type=checked(options.check_overlap), default=None,
                    metavar="FRACTION",
                    help=f"overlap between neighbouring windows, {options.OVERLAP_MIN:g}-"
                         f"{options.OVERLAP_MAX:g} (default {options.DEFAULT_OVERLAP:g})")

@@ -9,6 +9,9 @@ import argparse
 import sys
 from typing import Any
 
+from core.options import check_segment
+from stemweave.cmd_separate import checked
+
 #: model-configuration flags -> ModelConfig field
 MODEL_FLAGS = {
     "N": int, "L": int, "W": int, "B": int, "H": int, "layers": int, "stack": int,
@@ -138,16 +141,6 @@ def run_prepare(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train
 
 
-def _checked_window(text: str) -> float:
-    """``--network-window``: seconds, at least :data:`core.options.SEGMENT_MIN_S`."""
-    from core.options import check_segment
-
-    try:
-        return check_segment(float(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def _stem_weights(text: str) -> tuple[float, float, float, float]:
     """Parse ``--stem-weights``: four non-negative numbers separated by commas."""
     try:
@@ -227,7 +220,7 @@ def _add_train(sub: Any) -> None:
                    metavar="D,B,O,V",
                    help="weights of the drums, bass, other and vocals SI-SNR terms, e.g. "
                         "1,1,2,1 to spend more of the model on 'other' (default: 1,1,1,1)")
-    t.add_argument("--network-window", type=_checked_window, default=None, metavar="SECONDS",
+    t.add_argument("--network-window", type=checked(check_segment), default=None, metavar="SECONDS",
                    help="write this network window into the saved weights: the engine then "
                         "runs the network on sub-windows of at most this length inside its "
                         "window (the built-in model: 4.2; docs/engine.md)")
