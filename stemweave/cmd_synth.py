@@ -35,6 +35,10 @@ def add_parser(sub: Any) -> None:
                         "from, comma-separated: opl3 (FM synthesis; bash "
                         "scripts/setup_training.sh installs it). Off by default so that a seed "
                         "renders the same songs as before")
+    p.add_argument("--timbre", type=float, default=0.0, metavar="AMOUNT",
+                   help="with --source sampled: vary the training songs' presets (low-pass, "
+                        "resonance, envelope, vibrato, tremolo), 0 (off, default) .. 1 (the "
+                        "full ranges); validation and test songs play the fonts as they are")
     p.add_argument("--songs", type=int, default=100, help="training songs (default 100)")
     p.add_argument("--valid", type=int, default=0, help="validation songs")
     p.add_argument("--test", type=int, default=0, help="test songs")
@@ -102,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         root = generate_dataset(args.outdir, args.songs, args.seconds, args.seed, args.valid,
                                 args.test, args.workers, args.sample_rate or TRAIN_RATE,
                                 progress, source=args.source,
-                                extra_fonts=tuple(f for f in args.extra_fonts.split(",") if f))
+                                extra_fonts=tuple(f for f in args.extra_fonts.split(",") if f),
+                                timbre=args.timbre)
     finally:
         if bar is not None:
             bar.close()

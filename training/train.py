@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 from core.checkpoint import load_model, save_model
 from core.config import STEMS
 from core.errors import DataError, StemweaveError
+from core.families.metatasnet import MetaTasNetFamily
 from core.fileio import atomic_path
 from core.model import MetaTasNet
 from core.model_store import resolve_model
@@ -172,22 +173,26 @@ def load_training_state(path: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- validation
 
 
-def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float) -> Separator:
+def _make_separator(model: MetaTasNet, device: torch.device, segment_s: float,
+                    window_s: float | None = None) -> Separator:
     """The separation engine over a copy of ``model`` (the engine puts its model in inference
     mode: eval, baked, no grad; the training model must stay as it is). Always float32: scores
     stay comparable from one validation to the next, and no precision probe runs (the weights,
     and so the probe's cache key, change at every validation). Without the Wiener post-filter:
-    validation scores the network itself."""
-    return Separator(copy.deepcopy(model), device=str(device), segment_s=segment_s,
-                     precision="fp32", wiener=False)
+    validation scores the network itself, run in the network window its checkpoints will name
+    (``window_s``; ``None``: the whole engine window), as the app will run it."""
+    return Separator(MetaTasNetFamily(copy.deepcopy(model), window_s), device=str(device),
+                     segment_s=segment_s, precision="fp32", wiener=False)
 
 
 @torch.no_grad()
 def validate(model: MetaTasNet, data: str | Path, device: torch.device, segment_s: float = 8.0,
-             max_songs: int | None = None, max_s: float | None = None) -> dict[str, float] | None:
+             max_songs: int | None = None, max_s: float | None = None,
+             window_s: float | None = None) -> dict[str, float] | None:
     """SI-SNR of the last stage on whole validation songs (both channels).
 
-    Separation goes through ``core.separator.Separator`` (segmented inference), as in use.
+    Separation goes through ``core.separator.Separator`` (segmented inference), as in use, with
+    the network run in ``window_s``-second sub-windows when given (``--network-window``).
 
     Returns:
         ``{"sisnr": mean over stems, "sisnr_<stem>": ...}`` or ``None`` without validation songs.
@@ -200,7 +205,7 @@ def validate(model: MetaTasNet, data: str | Path, device: torch.device, segment_
     stages = len(model.stages)
     rates = RATES[:stages]
     last = rates[-1]
-    separator = _make_separator(model, device, segment_s)
+    separator = _make_separator(model, device, segment_s, window_s)
     stems = separator.stems
     sums = np.zeros(len(stems))
     counts = np.zeros(len(stems))
@@ -564,7 +569,7 @@ def _end_of_epoch(cfg: TrainConfig, d: _Dist, model: MetaTasNet, device: torch.d
         return best
     try:
         result = validate(model, cfg.data, device, cfg.valid_segment_s, cfg.valid_songs,
-                          cfg.valid_max_s)
+                          cfg.valid_max_s, cfg.network_window_s)
     except StemweaveError:
         raise
     if result is not None:

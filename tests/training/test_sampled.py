@@ -197,3 +197,83 @@ def test_cli_writes_sampled_songs(tmp_path: Path) -> None:
     assert "--source sampled" in meta["source"] and "timgm6mb" in meta["source"]
     audio = np.load(out / "train" / "sampled_train_0_00000" / "audio_32000.npy")
     assert audio.shape[:2] == (4, 2) and np.abs(audio).max() > 0.01
+
+
+def _high_share(x: np.ndarray, sr: int, above: float = 1500.0) -> float:
+    power = np.abs(np.fft.rfft(x.mean(axis=0))) ** 2
+    return float(power[np.fft.rfftfreq(x.shape[-1], 1 / sr) > above].sum() / power.sum())
+
+
+def test_generator_offsets_change_the_preset_as_named() -> None:
+    from training.sampled.fluid import Event, render_events
+    from training.sampled.timbre import GEN
+
+    notes = [Event(0.05, 0.6, 60.0, 0.8), Event(0.7, 0.6, 64.0, 0.8)]
+    frames = int(1.6 * SR)
+
+    def play(gens: dict[int, float] | None) -> np.ndarray:
+        return render_events(TRAIN_GM.path(), SR, notes, frames, 0, 48, generators=gens)
+
+    plain = play(None)
+    assert play({}).tobytes() == plain.tobytes()
+    darker = play({GEN["filter_fc"]: -4200.0})  # 3.5 octaves lower: about 1.7 kHz
+    assert _high_share(darker, SR) < 0.6 * _high_share(plain, SR)  # a 12-dB/octave low-pass
+    slow = play({GEN["attack_vol_env"]: 7000.0})  # 2**(7000/1200) = 57 times the attack
+    onset = slice(int(0.05 * SR), int(0.1 * SR))
+    assert np.abs(slow[:, onset]).max() < 0.5 * np.abs(plain[:, onset]).max()
+    assert not np.any(darker[:, :int(0.04 * SR)])  # silence kept
+
+
+def test_random_timbre_draws_within_its_ranges() -> None:
+    from training.sampled.timbre import GEN, KINDS, random_timbre
+
+    rng = np.random.default_rng(0)
+    assert random_timbre(np.random.default_rng(0), 0.0) == {}
+    seen: dict[int, list[float]] = {}
+    for _ in range(400):
+        for number, offset in random_timbre(rng, 0.5, "melodic").items():
+            seen.setdefault(number, []).append(offset)
+    for name, (prob, low, high) in KINDS["melodic"].items():
+        values = np.array(seen[GEN[name]])
+        assert abs(len(values) / 400 - prob) < 0.1, name
+        assert values.min() >= 0.5 * low - 1e-9 and values.max() <= 0.5 * high + 1e-9, name
+    assert GEN["attack_vol_env"] not in {n for _ in range(100)
+                                         for n in random_timbre(rng, 1.0, "bass")}
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="timbre amount"):
+            random_timbre(rng, bad)
+    with pytest.raises(ValueError, match="unknown part kind"):
+        random_timbre(rng, 0.5, "kazoo")
+
+
+def test_timbre_variants_keep_composition_truth_and_silence(tmp_path: Path,
+                                                          stand_in_fonts: Path) -> None:
+    plain = render_sampled_song(song_rng(4, 0), 2.0, "train", SR)
+    varied = render_sampled_song(song_rng(4, 0), 2.0, "train", SR, timbre=1.0)
+    again = render_sampled_song(song_rng(4, 0), 2.0, "train", SR, timbre=1.0)
+    assert varied.stems.tobytes() == again.stems.tobytes()  # a pure function of the seed
+    assert varied.plan == plain.plan  # the same notes, other sounds
+    assert not np.array_equal(varied.stems, plain.stems)
+    for song in (plain, varied):
+        for stem, notes in zip(song.stems, (song.plan.drums, song.plan.bass, None,
+                                            song.plan.vocals)):
+            if notes is not None and not notes:
+                assert not stem.any()
+    with pytest.raises(DataError, match="between 0 and 1"):
+        render_sampled_song(song_rng(4, 0), 1.0, "train", SR, timbre=2.0)
+    root = generate_dataset(tmp_path / "data", songs=2, seconds=1.0, seed=6, valid=1, test=1,
+                            sample_rate=SR, source="sampled", timbre=0.7)
+    sources = {json.loads(m.read_text())["name"]: json.loads(m.read_text())["source"]
+               for m in root.glob("*/*/meta.json")}
+    assert len(sources) == 4
+    for name, source in sources.items():
+        assert ("timbre=0.7" in source) == ("_train_" in name), (name, source)
+    # held-out songs are the fonts as they are: the same as a dataset made without --timbre
+    ref = generate_dataset(tmp_path / "ref", songs=0, seconds=1.0, seed=6, valid=1, test=1,
+                           sample_rate=SR, source="sampled")
+    for split in ("valid", "test"):
+        a = next((root / split).glob("*/audio_8000.npy"))
+        b = ref / split / a.parent.name / "audio_8000.npy"
+        assert np.load(a).tobytes() == np.load(b).tobytes()
+    with pytest.raises(DataError, match="--source sampled"):
+        generate_dataset(tmp_path / "p", songs=1, seconds=1.0, timbre=0.5)

@@ -46,3 +46,24 @@ def test_validation_separates_in_float32_without_a_precision_probe(
     assert separator.precision == "fp32"
     separator.separate(np.zeros((2, 8000), np.float32), 8000)
     assert separator.precision_choice is None  # no probe ran
+
+
+def test_validation_runs_the_network_in_the_runs_network_window(
+        tiny_model: MetaTasNet, prepared: Path) -> None:
+    """A run with ``--network-window`` validates the network as its checkpoints will be run:
+    no forward sees more than the window, and the scores differ from whole-window ones."""
+    lengths: list[int] = []
+    hook = tiny_model.register_forward_pre_hook(
+        lambda _m, args: lengths.append(args[0][0].shape[-1]))
+    try:
+        # the engine copies the model: the hook goes with the copy
+        windowed = validate(tiny_model, prepared, torch.device("cpu"), segment_s=2.0, max_s=2.0,
+                            window_s=1.0)
+        assert lengths and max(lengths) <= 8000 * 1.0
+        lengths.clear()
+        whole = validate(tiny_model, prepared, torch.device("cpu"), segment_s=2.0, max_s=2.0)
+        assert max(lengths) > 8000 * 1.0
+    finally:
+        hook.remove()
+    assert windowed is not None and whole is not None and np.isfinite(windowed["sisnr"])
+    assert windowed["sisnr"] != whole["sisnr"]

@@ -52,7 +52,10 @@ def _load_library():  # noqa: ANN202 - the ctypes module object
     write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                       ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     write.restype = ctypes.c_int
-    return fluidsynth, write
+    set_gen = fluidsynth._fl.fluid_synth_set_gen
+    set_gen.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_float]
+    set_gen.restype = ctypes.c_int
+    return fluidsynth, write, set_gen
 
 
 class FontSynth:
@@ -61,7 +64,7 @@ class FontSynth:
     release tails), so every render gets a new one (:func:`render_events`)."""
 
     def __init__(self, path: Path, rate: int) -> None:
-        fluidsynth, self._write = _load_library()
+        fluidsynth, self._write, self._set_gen = _load_library()
         self.rate = int(rate)
         self.path = Path(path)
         self._synth = fluidsynth.Synth(gain=0.4, samplerate=float(rate), channels=16)
@@ -80,7 +83,8 @@ class FontSynth:
         return [p for p in range(128) if self._synth.sfpreset_name(self._sfid, bank, p)]
 
     def render(self, events: list[Event], frames: int, bank: int, preset: int,
-               pan: float = 0.0, modulation: int = 0) -> np.ndarray:
+               pan: float = 0.0, modulation: int = 0,
+               generators: dict[int, float] | None = None) -> np.ndarray:
         """Play ``events`` on one channel with ``(bank, preset)``; stereo ``(2, frames)``.
 
         Args:
@@ -90,9 +94,12 @@ class FontSynth:
             preset: program number.
             pan: -1 (left) .. 1 (right).
             modulation: MIDI CC1 (the font's vibrato depth), 0..127.
+            generators: SoundFont generator offsets for the channel, ``{number: offset}``
+                (:mod:`training.sampled.timbre`), added to every voice the preset starts.
 
         Raises:
             RuntimeError: on a second call (make a new synthesiser).
+            DataError: FluidSynth refused a generator.
         """
         s = self._synth
         if self._used:
@@ -105,6 +112,9 @@ class FontSynth:
         s.cc(chan, 1, int(np.clip(modulation, 0, 127)))
         for cc, val in ((101, 0), (100, 0), (6, PITCH_BEND_RANGE), (38, 0)):
             s.cc(chan, cc, val)
+        for number, offset in (generators or {}).items():
+            if self._set_gen(s.synth, chan, int(number), float(offset)) != 0:
+                raise DataError(f"FluidSynth refused generator {number} = {offset}")
         # (frame, order, kind, key, value): note-offs before note-ons at the same frame
         timeline: list[tuple[int, int, str, int, int]] = []
         sr = self.rate
@@ -163,12 +173,13 @@ class FontSynth:
 
 
 def render_events(path: Path, rate: int, events: list[Event], frames: int, bank: int,
-                  preset: int, pan: float = 0.0, modulation: int = 0) -> np.ndarray:
+                  preset: int, pan: float = 0.0, modulation: int = 0,
+                  generators: dict[int, float] | None = None) -> np.ndarray:
     """Render on a new synthesiser (see :meth:`FontSynth.render`): the output depends on the
     arguments only."""
     synth = FontSynth(path, rate)
     try:
-        return synth.render(events, frames, bank, preset, pan, modulation)
+        return synth.render(events, frames, bank, preset, pan, modulation, generators)
     finally:
         synth.close()
 

@@ -11,6 +11,7 @@ from core.errors import DataError
 from training.sampled import fonts as fontlib
 from training.sampled import production, voices
 from training.sampled.fluid import DRUM_KEYS, Event, presets, render_events
+from training.sampled.timbre import random_timbre
 from training.synth.compose import Note, SongPlan, plan_song
 from training.synth.song import TRAIN_RATE
 from training.synth.vocals import render_vocals
@@ -72,7 +73,7 @@ def _norm(x: np.ndarray) -> np.ndarray:
 
 def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "train",
                         sample_rate: int = TRAIN_RATE,
-                        extra_fonts: tuple[str, ...] = ()) -> SampledSong:
+                        extra_fonts: tuple[str, ...] = (), timbre: float = 0.0) -> SampledSong:
     """Compose and render one song with the SoundFonts of ``split``.
 
     Args:
@@ -83,6 +84,9 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
         sample_rate: output rate in Hz.
         extra_fonts: font families added to the training split's
             (:data:`training.sampled.fonts.EXTRA_TRAIN_FAMILIES`).
+        timbre: 0 (every preset as its font has it) .. 1: how far bass, "other" parts and sung
+            patches may be varied (:mod:`training.sampled.timbre`); the variants come from a
+            generator of their own, so ``timbre`` changes sounds, not the composition.
 
     Returns:
         the song; silence in a stem is exact digital silence.
@@ -92,12 +96,20 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
     """
     if seconds <= 0:
         raise DataError("song length must be positive")
+    if not 0.0 <= timbre <= 1.0:
+        raise DataError(f"timbre amount {timbre} must be between 0 and 1")
     sr = int(sample_rate)
     frames = int(round(seconds * sr))
     installed = fontlib.available_fonts(split, tuple(extra_fonts))
     gm = tuple(f for f in installed if f.kind == "gm")
     kits = tuple(f for f in installed if f.kind == "drums")
     plan = plan_song(rng, seconds)
+    # drawn only when asked for: songs of a seed without --timbre stay what they were
+    timbre_rng = np.random.default_rng(rng.integers(2**63)) if timbre > 0 else None
+
+    def varied(kind: str) -> dict[int, float] | None:
+        return None if timbre_rng is None else random_timbre(timbre_rng, timbre, kind)
+
     tail = frames + sr
     info: dict[str, str] = {}
 
@@ -120,7 +132,7 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
     font = _pick(rng, gm)
     program = int(_pick(rng, BASS_PROGRAMS))
     bass = render_events(font.path(), sr, _events(plan.bass), tail, 0, program,
-                         pan=rng.uniform(-0.1, 0.1))
+                         pan=rng.uniform(-0.1, 0.1), generators=varied("bass"))
     bass = production.apply_chain(production.stem_chain("bass", rng), bass, sr)
     info["bass"] = f"{font.name} program {program}"
 
@@ -131,7 +143,7 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
         font = _pick(rng, gm)
         program = int(_pick(rng, PROGRAMS[part.instrument]))
         x = render_events(font.path(), sr, _events(part.notes), tail, 0, program, pan=part.pan,
-                          modulation=int(rng.integers(0, 40)))
+                          modulation=int(rng.integers(0, 40)), generators=varied("melodic"))
         x = production.apply_chain(production.stem_chain(ROLE_OF[part.instrument], rng), x, sr)
         other += _norm(x) * part.gain
         names.append(f"{font.name} program {program}")
@@ -152,7 +164,8 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
         font = _pick(rng, gm)
         program = int(_pick(rng, voices.VOICE_PROGRAMS))
         vocals = render_events(font.path(), sr, voices.voice_events(plan.vocals), tail, 0,
-                               program, modulation=int(rng.integers(20, 90)))
+                               program, modulation=int(rng.integers(20, 90)),
+                               generators=varied("voice"))
         info["vocals"] = f"{font.name} program {program}"
     vocals = production.apply_chain(production.stem_chain("vocals", rng), vocals, sr)
 

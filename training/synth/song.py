@@ -96,21 +96,23 @@ def render_song(rng: np.random.Generator, seconds: float, sample_rate: int = TRA
 SOURCES: dict[str, str] = {"procedural": "synth", "sampled": "sampled"}
 
 
-def _write_one(job: tuple[str, str, str, int, int, float, int, str, tuple[str, ...]]) -> str:
-    root, split, name, seed, index, seconds, sr, source, extra_fonts = job
+def _write_one(job: tuple[str, str, str, int, int, float, int, str, tuple[str, ...], float]
+               ) -> str:
+    root, split, name, seed, index, seconds, sr, source, extra_fonts, timbre = job
     if prepared.song_done(root, split, name):
         return name
     rng = song_rng(seed, index, split)
     if source == "sampled":
         from training.sampled import render_sampled_song  # needs FluidSynth and pedalboard
 
-        song = render_sampled_song(rng, seconds, split, sr, extra_fonts)
+        song = render_sampled_song(rng, seconds, split, sr, extra_fonts, timbre)
         stems, plan = song.stems, song.plan
         extra = "; ".join(f"{k}: {v}" for k, v in song.info.items())
     else:
         stems, plan = render_song(rng, seconds, sr)
         extra = ""
     fonts = f" extra-fonts={','.join(extra_fonts)}" if extra_fonts else ""
+    fonts += f" timbre={timbre:g}" if timbre else ""
     text = (f"stemweave synth --source {source} seed={seed} split={split} index={index}{fonts} "
             f"tempo={plan.tempo:.1f} key={plan.key} mode={plan.mode}")
     prepared.write_song(root, split, name, stems, sr, source=f"{text}; {extra}" if extra else text)
@@ -121,7 +123,7 @@ def generate_dataset(
     root: str | os.PathLike[str], songs: int, seconds: float = 30.0, seed: int = 0,
     valid: int = 0, test: int = 0, workers: int = 1, sample_rate: int = TRAIN_RATE,
     progress: Callable[[int, int], None] | None = None, source: str = "procedural",
-    extra_fonts: tuple[str, ...] = (),
+    extra_fonts: tuple[str, ...] = (), timbre: float = 0.0,
 ) -> Path:
     """Generate songs straight into a prepared dataset (``training.prepared`` format).
 
@@ -142,6 +144,9 @@ def generate_dataset(
             (:func:`training.sampled.render_sampled_song`: SoundFonts by split).
         extra_fonts: with ``sampled``, font families added to the training songs' (e.g.
             ``("opl3",)``; validation and test songs keep theirs).
+        timbre: with ``sampled``, how far the training songs' presets are varied, 0..1
+            (:mod:`training.sampled.timbre`; validation and test songs play the fonts as
+            they are).
 
     Returns:
         the dataset folder.
@@ -157,10 +162,16 @@ def generate_dataset(
         from training.sampled.fonts import available_fonts
 
         available_fonts("train", extra_fonts)  # unknown or missing: say so before any work
+    if timbre:
+        if source != "sampled":
+            raise DataError("timbre variants need --source sampled")
+        if not 0.0 < timbre <= 1.0:
+            raise DataError(f"--timbre must be between 0 and 1, not {timbre:g}")
     root = prepared.init_dataset(root)
     prefix = SOURCES[source]
     jobs = [(str(root), split, f"{prefix}_{split}_{seed}_{i:05d}", seed, i, float(seconds),
-             int(sample_rate), source, extra_fonts if split == "train" else ())
+             int(sample_rate), source, extra_fonts if split == "train" else (),
+             float(timbre) if split == "train" else 0.0)
             for split, count in (("train", songs), ("valid", valid), ("test", test))
             for i in range(count)]
     total = len(jobs)
