@@ -277,3 +277,14 @@ def test_timbre_variants_keep_composition_truth_and_silence(tmp_path: Path,
         assert np.load(a).tobytes() == np.load(b).tobytes()
     with pytest.raises(DataError, match="--source sampled"):
         generate_dataset(tmp_path / "p", songs=1, seconds=1.0, timbre=0.5)
+
+
+def test_cli_refuses_a_timbre_amount_out_of_range(tmp_path: Path) -> None:
+    for args in (["--source", "sampled", "--timbre", "1.5"], ["--timbre", "0.5"]):
+        r = subprocess.run([sys.executable, "-m", "stemweave", "synth", str(tmp_path / "ds"),
+                            "--songs", "1", "--seconds", "1", "--no-progress", *args],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert ("between 0 and 1" if "1.5" in args else "--source sampled") in r.stderr
+        assert not (tmp_path / "ds" / "train").exists()
