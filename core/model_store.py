@@ -151,7 +151,8 @@ class ModelInfo:
 
     Attributes:
         name: the model's name.
-        kind: ``"builtin"``, ``"remote"`` (a catalogue download) or ``"user"``.
+        kind: ``"builtin"``, ``"remote"`` (a catalogue download), ``"user"`` or ``"file"`` (a
+            weights file outside the store, described where it is).
         installed: whether its weights are on disk and usable by name.
         path: the native weights file when installed, else ``None``.
         size_bytes: size of the weights file; for a remote model not yet downloaded, the
@@ -332,6 +333,13 @@ def _native_info(name: str, kind: str, path: Path, description: str,
                      family=header.family if header is not None else "?",
                      stems=header.stems if header is not None else (),
                      window_s=_window(path, header))
+
+
+def file_info(path: str | os.PathLike[str]) -> ModelInfo:
+    """:class:`ModelInfo` of a weights file outside the store (kind ``file``; a training run's
+    checkpoint, say), described where it is: family, stems, configuration, network window."""
+    p = Path(path)
+    return _native_info(p.name, "file", p, "Weights file")
 
 
 #: configuration fields that only matter while training; a released model may differ in them.
@@ -1020,6 +1028,7 @@ __all__ = [
     "ModelStore",
     "ModelStoreError",
     "default_catalogue",
+    "file_info",
     "default_models_dir",
     "model_stems",
     "resolve_model",

@@ -34,7 +34,8 @@ def add_parser(sub: Any) -> None:
     r = actions.add_parser("remove", help="delete an installed model")
     r.add_argument("name", help="installed model's name")
     n = actions.add_parser("info", help="show a model's details")
-    n.add_argument("name", help="model name ('stemweave models list' shows them)")
+    n.add_argument("name", help="model name ('stemweave models list' shows them) or a weights "
+                                  "file (a training run's checkpoint)")
     p.set_defaults(run=run)
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``stemweave models ACTION``; returns the exit status."""
     from pathlib import Path
 
-    from core.model_store import ModelStore
+    from core.model_store import ModelStore, file_info
 
     store = ModelStore(Path(args.models_dir) if args.models_dir else None)
     if args.action == "list":
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
               "the server's.")
         return 0
     if args.action == "info":
-        m = store.info(args.name)
+        m = file_info(args.name) if Path(args.name).is_file() else store.info(args.name)
         print(f"name:        {m.name}")
         print(f"family:      {m.family}")
         print(f"stems:       {', '.join(m.stems) or '?'}")

@@ -348,6 +348,12 @@ def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint, monkeypatch,
     assert "2.5-s sub-windows" in capsys.readouterr().out
     assert main(["models", "info", "plain"]) == 0
     assert "sub-windows" not in capsys.readouterr().out
+    # a weights file outside the store (a training run's checkpoint) is described in place
+    assert main(["models", "info", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "2.5-s sub-windows" in out and str(src) in out and "kind:        file" in out
+    with pytest.raises(ModelNotFoundError):
+        store.info(str(tmp_path / "missing.safetensors"))
 
 
 def test_import_under_a_catalogue_name_installs_it(tmp_path, tiny_checkpoint,

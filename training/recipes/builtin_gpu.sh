@@ -26,7 +26,8 @@
 # runs train on fewer timbre families than the CPU runs (docs/builtin_model.md).
 #
 # Sizes are set by environment variables: SONGS (sampled, 400), PROCEDURAL (250), VALID (8),
-# SECONDS_PER_SONG (20), SEED (7: training songs; validation always seed 7), WORKERS (nproc),
+# SECONDS_PER_SONG (20), SEED (7: training songs; validation always seed 7), TIMBRE (0: preset
+# variants of the sampled training songs, 0..1, see stemweave synth --timbre), WORKERS (nproc),
 # INIT (builtin, or a weights file carried in .gpu/), BATCH (32), CROP_S (3), LR (5e-4), SGDR
 # (cosine period in steps, 200000), EPOCH (400 steps between validations), LOADERS (12),
 # DEVICE (cuda), AMP (bf16), DATA (/tmp/stemweave-gpu-data), PYTHON (python3).
@@ -100,7 +101,7 @@ data() {
   "$PY" -m stemweave synth "$DATA" --source sampled --songs 0 --valid "${VALID:-8}" \
     --seconds "$seconds" --seed 7 --workers "$workers" --no-progress
   "$PY" -m stemweave synth "$DATA" --source sampled --songs "${SONGS:-400}" --valid 0 \
-    --seconds "$seconds" --seed "$seed" --workers "$workers" --no-progress
+    --seconds "$seconds" --seed "$seed" --timbre "${TIMBRE:-0}" --workers "$workers" --no-progress
   "$PY" -m stemweave synth "$DATA" --source procedural --songs "${PROCEDURAL:-250}" --valid 0 \
     --seconds "$seconds" --seed $((seed + 1)) --workers "$workers" --no-progress
   du -sh "$DATA"
