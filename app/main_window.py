@@ -420,7 +420,10 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
     def _model_id(self) -> str:
         """What cached stems are keyed by besides the song (model and post-filter)."""
         try:
-            return self.settings.stems_identity(model_identity(self.resolve_model()))
+            from core.families import runs_wiener  # (torch: not at start-up)
+
+            path = self.resolve_model()
+            return self.settings.stems_identity(model_identity(path), runs_wiener(path))
         except (StemweaveError, OSError):
             return ""
 

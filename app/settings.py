@@ -71,10 +71,12 @@ class Settings:
     def wiener(self, value: bool) -> None:
         self.store.setValue("separation/wiener", "true" if value else "false")
 
-    def stems_identity(self, model_id: str) -> str:
+    def stems_identity(self, model_id: str, filtered: bool = True) -> str:
         """What a song's cached stems depend on besides the song: the model and the
-        post-filter (stems made without it keep the model's identity alone)."""
-        return f"{model_id}|wiener" if self.wiener and model_id else model_id
+        post-filter (stems made without it keep the model's identity alone). ``filtered``:
+        whether the model's family runs the post-filter at all (``core.families.runs_wiener``;
+        HTDemucs does not, so its stems do not depend on the setting)."""
+        return f"{model_id}|wiener" if self.wiener and filtered and model_id else model_id
 
     # -- export ------------------------------------------------------------------------------
     @property

@@ -28,19 +28,21 @@ class SeparationMixin:
         s = self.session
         if not s.is_open or self.sep_worker is not None or self.load_worker is not None:
             return None
+        from core.families import runs_wiener
         from core.model_store import model_stems
 
         try:
             model_path = self.resolve_model()
             model_id = model_identity(model_path)
             stem_names = model_stems(model_path)
+            filtered = runs_wiener(model_path)
         except ModelNotFoundError as exc:
             self.show_error(str(exc), "Choose a model", settings_button=True)
             return None
         except (OSError, StemweaveError) as exc:
             self.show_error(f"The model file cannot be read: {exc}", "Choose a model")
             return None
-        key = cache_key(s.song_id, self.settings.stems_identity(model_id))
+        key = cache_key(s.song_id, self.settings.stems_identity(model_id, filtered))
         again = s.stems_complete
         if again:
             target = Mixer(s.mixer.mix, s.sample_rate, stem_names=stem_names)

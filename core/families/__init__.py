@@ -144,5 +144,17 @@ def parameter_count(model: SeparationModel) -> int:
     return sum(p.numel() for p in model.module.parameters())
 
 
+def runs_wiener(path: str | os.PathLike[str]) -> bool:
+    """Whether separations with the weights at ``path`` run the Wiener post-filter when it is
+    on (the family's choice: Meta-TasNet yes, HTDemucs no), read from the header only.
+
+    Raises:
+        ModelLoadError: unreadable or of no known family.
+    """
+    family = read_header(path).family
+    return {"metatasnet": MetaTasNetFamily.wiener,
+            "htdemucs": htdemucs.HTDemucsFamily.wiener}[family]
+
+
 __all__ = ["FAMILIES", "Header", "MetaTasNetFamily", "SeparationModel", "load", "read_any",
-           "read_header", "save", "wrap"]
+           "read_header", "runs_wiener", "save", "wrap"]

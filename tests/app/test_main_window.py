@@ -134,6 +134,13 @@ def test_wiener_post_filter_setting(qtbot, make_window, tmp_path, song_path, tin
     w2 = make_window(cache_dir=cache)
     _open(qtbot, w2, song_path)
     assert not w2.session.stems_complete
+    # the key names the filter only for a family that runs it (Meta-TasNet here; HTDemucs
+    # never does, so its cached stems survive the setting: tests/core/test_htdemucs.py)
+    assert w2._model_id().endswith("|wiener")
+    assert not w.settings.stems_identity("id", filtered=True).endswith("|wiener")
+    w.settings.wiener = True
+    assert w.settings.stems_identity("id", filtered=True) == "id|wiener"
+    assert w.settings.stems_identity("id", filtered=False) == "id"
 
 
 @pytest.fixture

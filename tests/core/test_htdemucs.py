@@ -163,6 +163,10 @@ def test_release_file_reads_like_the_library(tmp_path):
     assert header.family == "htdemucs" and header.stems == SIX
     again = Separator(str(native), device="cpu").separate(x, SR)
     np.testing.assert_array_equal(again, ours)
+    # no post-filter for this family: the GUI's stem cache must not key on the setting
+    from core.families import runs_wiener
+
+    assert runs_wiener(native) is False
 
 
 def test_corrupt_and_mismatched_files_are_refused(tmp_path):
