@@ -420,10 +420,11 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
     def _model_id(self) -> str:
         """What cached stems are keyed by besides the song (model and post-filter)."""
         try:
-            from core.families import runs_wiener  # (torch: not at start-up)
+            from core.families import read_header, runs_wiener  # (torch: not at start-up)
 
             path = self.resolve_model()
-            return self.settings.stems_identity(model_identity(path), runs_wiener(path))
+            filtered = runs_wiener(read_header(path).family)
+            return self.settings.stems_identity(model_identity(path), filtered)
         except (StemweaveError, OSError):
             return ""
 

@@ -71,7 +71,7 @@ class Settings:
     def wiener(self, value: bool) -> None:
         self.store.setValue("separation/wiener", "true" if value else "false")
 
-    def stems_identity(self, model_id: str, filtered: bool = True) -> str:
+    def stems_identity(self, model_id: str, filtered: bool) -> str:
         """What a song's cached stems depend on besides the song: the model and the
         post-filter (stems made without it keep the model's identity alone). ``filtered``:
         whether the model's family runs the post-filter at all (``core.families.runs_wiener``;

@@ -28,20 +28,20 @@ class SeparationMixin:
         s = self.session
         if not s.is_open or self.sep_worker is not None or self.load_worker is not None:
             return None
-        from core.families import runs_wiener
-        from core.model_store import model_stems
+        from core.families import read_header, runs_wiener
 
         try:
             model_path = self.resolve_model()
             model_id = model_identity(model_path)
-            stem_names = model_stems(model_path)
-            filtered = runs_wiener(model_path)
+            header = read_header(model_path)  # (once: stems and family)
+            stem_names = header.stems
         except ModelNotFoundError as exc:
             self.show_error(str(exc), "Choose a model", settings_button=True)
             return None
         except (OSError, StemweaveError) as exc:
             self.show_error(f"The model file cannot be read: {exc}", "Choose a model")
             return None
+        filtered = runs_wiener(header.family)
         key = cache_key(s.song_id, self.settings.stems_identity(model_id, filtered))
         again = s.stems_complete
         if again:

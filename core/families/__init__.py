@@ -144,14 +144,9 @@ def parameter_count(model: SeparationModel) -> int:
     return sum(p.numel() for p in model.module.parameters())
 
 
-def runs_wiener(path: str | os.PathLike[str]) -> bool:
-    """Whether separations with the weights at ``path`` run the Wiener post-filter when it is
-    on (the family's choice: Meta-TasNet yes, HTDemucs no), read from the header only.
-
-    Raises:
-        ModelLoadError: unreadable or of no known family.
-    """
-    family = read_header(path).family
+def runs_wiener(family: str) -> bool:
+    """Whether separations by a model of ``family`` (:attr:`Header.family`) run the Wiener
+    post-filter when it is on: the family's choice (Meta-TasNet yes, HTDemucs no)."""
     return {"metatasnet": MetaTasNetFamily.wiener,
             "htdemucs": htdemucs.HTDemucsFamily.wiener}[family]
 

@@ -166,7 +166,7 @@ def test_release_file_reads_like_the_library(tmp_path):
     # no post-filter for this family: the GUI's stem cache must not key on the setting
     from core.families import runs_wiener
 
-    assert runs_wiener(native) is False
+    assert runs_wiener(header.family) is False
 
 
 def test_corrupt_and_mismatched_files_are_refused(tmp_path):

@@ -240,7 +240,7 @@ def test_random_timbre_draws_within_its_ranges() -> None:
     assert GEN["attack_vol_env"] not in {n for _ in range(100)
                                          for n in random_timbre(rng, 1.0, "bass")}
     for bad in (-0.1, 1.5):
-        with pytest.raises(ValueError, match="timbre amount"):
+        with pytest.raises(DataError, match="timbre amount"):
             random_timbre(rng, bad)
     with pytest.raises(ValueError, match="unknown part kind"):
         random_timbre(rng, 0.5, "kazoo")

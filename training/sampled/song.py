@@ -11,7 +11,7 @@ from core.errors import DataError
 from training.sampled import fonts as fontlib
 from training.sampled import production, voices
 from training.sampled.fluid import DRUM_KEYS, Event, presets, render_events
-from training.sampled.timbre import random_timbre
+from training.sampled.timbre import check_amount, random_timbre
 from training.synth.compose import Note, SongPlan, plan_song
 from training.synth.song import TRAIN_RATE
 from training.synth.vocals import render_vocals
@@ -92,12 +92,11 @@ def render_sampled_song(rng: np.random.Generator, seconds: float, split: str = "
         the song; silence in a stem is exact digital silence.
 
     Raises:
-        DataError: bad length, or no SoundFont of the split is installed.
+        DataError: bad length or timbre amount, or no SoundFont of the split is installed.
     """
     if seconds <= 0:
         raise DataError("song length must be positive")
-    if not 0.0 <= timbre <= 1.0:
-        raise DataError(f"timbre amount {timbre} must be between 0 and 1")
+    check_amount(timbre)
     sr = int(sample_rate)
     frames = int(round(seconds * sr))
     installed = fontlib.available_fonts(split, tuple(extra_fonts))

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GEN", "KINDS", "random_timbre"]
+from core.errors import DataError
+
+__all__ = ["GEN", "KINDS", "check_amount", "random_timbre"]
 
 #: SoundFont 2.04 generator numbers used here (§8.1.2).
 GEN: dict[str, int] = {
@@ -62,6 +64,17 @@ KINDS: dict[str, dict[str, tuple[float, float, float]]] = {
 }
 
 
+def check_amount(amount: float) -> float:
+    """``amount`` if it is a timbre amount (0 .. 1).
+
+    Raises:
+        DataError: it is not, in one line for the command line.
+    """
+    if not 0.0 <= amount <= 1.0:
+        raise DataError(f"timbre amount {amount:g} must be between 0 and 1")
+    return float(amount)
+
+
 def random_timbre(rng: np.random.Generator, amount: float, kind: str = "melodic"
                   ) -> dict[int, float]:
     """Generator offsets for one part: ``{generator number: offset}``.
@@ -76,10 +89,10 @@ def random_timbre(rng: np.random.Generator, amount: float, kind: str = "melodic"
         kind: ``melodic``, ``bass`` or ``voice``.
 
     Raises:
-        ValueError: ``amount`` outside [0, 1] or an unknown kind.
+        DataError: ``amount`` outside [0, 1] (:func:`check_amount`).
+        ValueError: an unknown kind.
     """
-    if not 0.0 <= amount <= 1.0:
-        raise ValueError(f"timbre amount {amount} must be in [0, 1]")
+    check_amount(amount)
     if kind not in KINDS:
         raise ValueError(f"unknown part kind {kind!r} (choose from {', '.join(KINDS)})")
     out: dict[int, float] = {}

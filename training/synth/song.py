@@ -165,8 +165,9 @@ def generate_dataset(
     if timbre:
         if source != "sampled":
             raise DataError("timbre variants need --source sampled")
-        if not 0.0 < timbre <= 1.0:
-            raise DataError(f"--timbre must be between 0 and 1, not {timbre:g}")
+        from training.sampled.timbre import check_amount
+
+        check_amount(timbre)  # before any work
     root = prepared.init_dataset(root)
     prefix = SOURCES[source]
     jobs = [(str(root), split, f"{prefix}_{split}_{seed}_{i:05d}", seed, i, float(seconds),
