@@ -175,6 +175,10 @@ def _add_train(sub: Any) -> None:
                    "or 'builtin'); its configuration replaces the model flags")
     p.add_argument("--recompute-stats", action="store_true",
                    help="with --init: recompute spectrogram statistics from this data")
+    p.add_argument("--grow-layers", type=int, default=None, metavar="N",
+                   help="with --init: append TCN blocks so each stack has N (dilations "
+                   "continue doubling: a longer receptive field); the new blocks start as the "
+                   "identity, so training starts from the checkpoint's quality")
     g = p.add_argument_group("model (fresh training; defaults are the paper's full model)")
     for name in MODEL_FLAGS:
         flags = ["--" + name] + (["--" + name.replace("_", "-")] if "_" in name else [])
@@ -261,7 +265,8 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
         model["dropout"] = args.dropout
     return TrainConfig(
         data=args.data, out=args.out, model=model, init=args.init,
-        recompute_stats=args.recompute_stats, seed=args.seed, steps=args.steps,
+        recompute_stats=args.recompute_stats, grow_layers=args.grow_layers, seed=args.seed,
+        steps=args.steps,
         steps_per_epoch=args.steps_per_epoch, max_minutes=args.max_minutes,
         batch_size=args.batch_size, accum=args.accum,
         crop_s=args.crop_s, remix_p=args.remix_p, eq_db=args.eq_db, lr=args.lr,

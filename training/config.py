@@ -21,6 +21,9 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  #: ModelConfig fields (fresh model)
     init: str | None = None  #: fine-tune from this checkpoint (path or "builtin")
     recompute_stats: bool = False  #: recompute spectrogram stats even when fine-tuning
+    #: with ``init``: TCN blocks per stack after growing (new blocks start as the identity;
+    #: :mod:`training.grow`); None: the checkpoint's
+    grow_layers: int | None = None
     seed: int = 42
     steps: int = 1000  #: total optimiser steps of the run
     steps_per_epoch: int = 500  #: validation and checkpoint every this many steps

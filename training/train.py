@@ -40,8 +40,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from core.checkpoint import load_model, save_model
-from core.config import STEMS
+from core.config import STEMS, ModelConfig
 from core.errors import DataError, StemweaveError
+from core.families import read_header
 from core.families.metatasnet import MetaTasNetFamily
 from core.fileio import atomic_path
 from core.model import MetaTasNet
@@ -57,6 +58,7 @@ from training.data import (
     collate,
     compute_spectrogram_stats,
 )
+from training.grow import check_growth, grow_layers
 from training.losses import LossWeights, si_snr, training_forward
 from training.optim import build_optimizer, build_scheduler
 from training.prepared import RATES, list_songs
@@ -125,12 +127,23 @@ def _pick_device(name: str, d: _Dist) -> torch.device:
 # ----------------------------------------------------------------------------- model
 
 
+def _init_config(init: str) -> ModelConfig:
+    """The configuration of the ``--init`` checkpoint (from the header where it has one)."""
+    path = resolve_model(init)
+    header = read_header(path)
+    if header.family != "metatasnet":
+        raise DataError(f"{path.name}: training takes Meta-TasNet weights, not {header.family}")
+    return header.config if header.meta else load_model(path).config
+
+
 def build_model(cfg: TrainConfig) -> tuple[MetaTasNet, bool]:
     """The model to train and whether its spectrogram statistics still need computing."""
     if cfg.init:
         path = resolve_model(cfg.init)
         log.info("initial weights: %s", path)
         model = load_model(path)
+        if cfg.grow_layers is not None:
+            model = grow_layers(model, cfg.grow_layers, seed=cfg.seed)
         model.bake(False)
         return model.train(), cfg.recompute_stats
     torch.manual_seed(cfg.seed)
@@ -305,8 +318,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     elif state_path.exists():
         raise DataError(f"{out} already holds a run; pass --resume to continue it "
                         "or choose another --out")
+    if cfg.grow_layers is not None and not cfg.init:
+        raise DataError("--grow-layers grows a trained model: pass --init too")
     if cfg.init and not resume:
         resolve_model(cfg.init)  # a wrong --init is reported before anything else
+        if cfg.grow_layers is not None:
+            check_growth(_init_config(cfg.init), cfg.grow_layers)
     songs = list_songs(cfg.data, "train")
     if not songs:
         raise DataError(f"no prepared training songs in {cfg.data}/train "

@@ -28,7 +28,8 @@
 # Sizes are set by environment variables: SONGS (sampled, 400), PROCEDURAL (250), VALID (8),
 # SECONDS_PER_SONG (20), SEED (7: training songs; validation always seed 7), TIMBRE (0: preset
 # variants of the sampled training songs, 0..1, see stemweave synth --timbre), WORKERS (nproc),
-# INIT (builtin, or a weights file carried in .gpu/), BATCH (32), CROP_S (3), LR (5e-4), SGDR
+# INIT (builtin, or a weights file carried in .gpu/), GROW (unset: TCN blocks per stack to
+# grow INIT to, see stemweave train --grow-layers), BATCH (32), CROP_S (3), LR (5e-4), SGDR
 # (cosine period in steps, 200000), EPOCH (400 steps between validations), LOADERS (12),
 # DEVICE (cuda), AMP (bf16), DATA (/tmp/stemweave-gpu-data), PYTHON (python3).
 set -euo pipefail
@@ -114,7 +115,7 @@ train() {
   mkdir -p "$OUT"
   rm -rf /tmp/stemweave-gpu-run
   "$PY" -m stemweave train --data "$DATA" --out /tmp/stemweave-gpu-run --init "${INIT:-builtin}" \
-    --device "${DEVICE:-cuda}" --amp "${AMP:-bf16}" --steps 1000000 --max-minutes "$minutes" \
+    ${GROW:+--grow-layers "$GROW"} --device "${DEVICE:-cuda}" --amp "${AMP:-bf16}" --steps 1000000 --max-minutes "$minutes" \
     --steps-per-epoch "${EPOCH:-400}" --batch-size "${BATCH:-32}" --crop-s "${CROP_S:-3}" \
     --lr "${LR:-5e-4}" --sgdr-period "${SGDR:-200000}" --workers "${LOADERS:-12}" --valid-max-s 10 --no-progress \
     --log-every 50 > "$OUT/train.log" 2>&1 || echo "train exited with $?" >> "$OUT/train.log"
