@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 AUDIO_FILTER = ("Audio files (*.wav *.flac *.mp3 *.ogg *.oga *.opus *.aif *.aiff *.m4a *.aac "
                 "*.wma *.mp4 *.webm);;All files (*)")
 TICK_MS = 33
+#: seconds the time axis shows with no song open (the views' initial range)
+EMPTY_AXIS_S = 1.0
 NO_MODEL_MESSAGE = (
     "No separation model is available yet.\n\nOpen Settings (Edit ▸ Settings…) and pick a model: "
     "download one from the list, or choose a checkpoint file (.safetensors or the authors' .pt).")
@@ -518,10 +520,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._reset_song_view()
         self._stems_reset()
         self.lanes[0].view.set_envelope(s.envelopes[0], s.sample_rate)
-        dur = s.duration_s
-        for v in [self.timeline, *(lane.view for lane in self.lanes)]:
-            v.getPlotItem().getViewBox().setLimits(xMin=0.0, xMax=dur, minXRange=0.01)
-        self.timeline.getPlotItem().getViewBox().setXRange(0.0, dur, padding=0.0)
+        self._set_time_axis(s.duration_s)
         for lane in self.lanes:
             if lane.view.mode == SPECTROGRAM:
                 self._request_spectrogram(lane.lane)
@@ -530,6 +529,19 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         self._update_enabled()
         self._last_pos = -1.0
         self._tick(force=True)  # the time display shows the new song's length at once
+
+    def _set_time_axis(self, duration_s: float | None) -> None:
+        """Show ``0 .. duration_s`` on every linked view and keep zoom and pan inside it;
+        ``None``: no song, no limits, the axis the window starts with."""
+        views = [self.timeline, *(lane.view for lane in self.lanes)]
+        for v in views:
+            vb = v.getPlotItem().getViewBox()
+            if duration_s is None:
+                vb.setLimits(xMin=None, xMax=None, minXRange=None)
+            else:
+                vb.setLimits(xMin=0.0, xMax=duration_s, minXRange=0.01)
+        end = EMPTY_AXIS_S if duration_s is None else duration_s
+        self.timeline.getPlotItem().getViewBox().setXRange(0.0, end, padding=0.0)
 
     def _reset_song_view(self) -> None:
         """Forget the previous song's grid, loops and transport state; one lane per stem of
@@ -557,6 +569,7 @@ class MainWindow(TransportMixin, LanesMixin, PracticeMixin, SeparationMixin, Exp
         for worker in self.spec_workers.values():
             worker.cancel()
         self._reset_song_view()
+        self._set_time_axis(None)
         self.timeline.set_playhead(0.0)
         self.transport.show_time(0.0, 0.0)
         for lane in self.lanes:

@@ -100,6 +100,14 @@ class ModelConfig:
         """Samples of the first stage per latent frame; lengths must be multiples of it."""
         return self.W
 
+    @property
+    def receptive_field_s(self) -> float:
+        """Seconds one output frame of a stage's masking TCN hears: ``1 + stack * (kernel - 1)
+        * (2**layers - 1)`` latent frames of ``W / sampling_rate`` seconds (the same in every
+        stage: its stride and rate double together)."""
+        frames = 1 + self.stack * (self.kernel - 1) * (2**self.layers - 1)
+        return frames * self.W / self.sampling_rate
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
         d = dataclasses.asdict(self)

@@ -57,6 +57,8 @@ def _size_of(info: Any) -> str:
 
 
 def _status(info: Any) -> str:
+    if info.kind == "file":  # a file outside the store: usable by path, not installed
+        return "usable (not in the store; `stemweave models import` adds it)"
     if info.installed:
         return "installed"
     if info.partial_bytes:
@@ -100,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             label = "config:     " if m.installed else "expected:   "
             print(f"{label} N={c.N} L={c.L} W={c.W} B={c.B} H={c.H} layers={c.layers} "
                   f"stack={c.stack} stages={c.stages_num} rates={list(c.sample_rates)} Hz")
+            print(f"hears:       {c.receptive_field_s:.2f} s around each output frame "
+                  "(the masking network's receptive field)")
         if m.window_s is not None:
             print(f"window:      the network runs on {m.window_s:g}-s sub-windows")
         return 0

@@ -2,7 +2,8 @@
 
 A small network's receptive field is set by its TCN: ``layers`` blocks per stack with dilations
 ``1, 2, ..., 2**(layers-1)`` and kernel ``k`` see ``1 + (k-1) * (2**layers - 1)`` latent frames
-per stack (the built-in model: 5 blocks, 63 frames of 2.5 ms, 0.16 s). :func:`grow_layers`
+per stack (the built-in model: 5 blocks, 63 frames of 2.5 ms, 0.16 s;
+:attr:`core.config.ModelConfig.receptive_field_s`). :func:`grow_layers`
 appends blocks to every stack, continuing the dilations, and starts each new block as the
 identity: its residual and skip outputs are generated from zero (the generators' output layers
 are zero, their bottlenecks keep their random start so gradients reach them). The grown network
@@ -28,11 +29,6 @@ from core.model.meta_tasnet import MetaTasNet
 log = logging.getLogger(__name__)
 
 _TCN_KEY = re.compile(r"^(stages\.\d+\.mask\.tcn\.)(\d+)(\..*)$")
-
-
-def receptive_field(layers: int, stack: int, kernel: int) -> int:
-    """Latent frames one output frame of the masking TCN sees."""
-    return 1 + stack * (kernel - 1) * (2**layers - 1)
 
 
 def _silence(conv: nn.Module) -> None:
@@ -109,7 +105,6 @@ def grow_layers(model: MetaTasNet, layers: int, seed: int = 0) -> MetaTasNet:
                 _start_as_identity(block)
                 new_blocks += 1
     log.info("grew the TCN from %d to %d layers per stack: %d new blocks, %d new tensors; "
-             "receptive field %d -> %d latent frames", old.layers, layers, new_blocks,
-             len(missing), receptive_field(old.layers, old.stack, old.kernel),
-             receptive_field(layers, config.stack, config.kernel))
+             "receptive field %.2f -> %.2f s", old.layers, layers, new_blocks, len(missing),
+             old.receptive_field_s, config.receptive_field_s)
     return grown.train(model.training)

@@ -113,6 +113,8 @@ def test_inf_in_a_later_block_drops_the_song_already_shown(qtbot, make_window, t
     monkeypatch.setattr(LoadWorker, "BLOCK_FRAMES", 4096)
     bad = _float_wav(tmp_path / "inf later.wav", 5 * 4096, 3 * 4096 + 7, np.inf)
     w = make_window()
+    axis = w.timeline.getPlotItem().getViewBox()
+    empty_range, empty_limits = axis.viewRange()[0], list(axis.state["limits"]["xLimits"])
     _open_good(qtbot, w, song_path)
     shown: list[bool] = []
     loaded: list[bool] = []
@@ -136,6 +138,11 @@ def test_inf_in_a_later_block_drops_the_song_already_shown(qtbot, make_window, t
     assert all(lane.view.envelope is None and lane.view.points_drawn == 0 for lane in w.lanes)
     assert w.windowTitle() == "Stemweave"
     assert str(bad.resolve()) not in w.settings.recent_files
+    # the time axis no longer shows, nor is held to, the dropped file's length
+    lo, hi = axis.state["limits"]["xLimits"]  # unbounded again (None or pyqtgraph's default)
+    assert lo in (None, empty_limits[0]) and hi in (None, empty_limits[1])
+    assert axis.viewRange()[0] == pytest.approx(empty_range)
+    assert w.lanes[1].view.getPlotItem().getViewBox().viewRange()[0] == pytest.approx(empty_range)
     # and a song opens normally afterwards
     _open_good(qtbot, w, song_path)
     assert w.player is not None and w.lanes[0].view.points_drawn > 100

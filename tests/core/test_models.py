@@ -334,7 +334,7 @@ def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint, monkeypatch,
     """An imported native file keeps the network window its metadata names (the store writes
     a new file of its own); ``models info`` shows it."""
     from core.checkpoint import load_model, save_model
-    from core.families import read_any
+    from core.families import read_any, read_header
 
     src = save_model(load_model(tiny_checkpoint), tmp_path / "win.safetensors", window_s=2.5)
     store = ModelStore(tmp_path / "models", catalogue={})
@@ -352,6 +352,9 @@ def test_import_keeps_the_network_window(tmp_path, tiny_checkpoint, monkeypatch,
     assert main(["models", "info", str(src)]) == 0
     out = capsys.readouterr().out
     assert "2.5-s sub-windows" in out and str(src) in out and "kind:        file" in out
+    assert "status:      usable (not in the store" in out and "installed\n" not in out
+    rf = read_header(src).config.receptive_field_s  # what the masking network hears (s)
+    assert f"hears:       {rf:.2f} s around each output frame" in out
     with pytest.raises(ModelNotFoundError):
         store.info(str(tmp_path / "missing.safetensors"))
 

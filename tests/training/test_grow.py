@@ -15,7 +15,7 @@ from core.model import MetaTasNet
 from core.model.generated import reference_kernels
 from stemweave.cli import main
 from tests.training.conftest import TINY_RUN
-from training.grow import grow_layers, receptive_field
+from training.grow import grow_layers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,7 +56,8 @@ def test_grown_model_computes_what_the_trained_one_did() -> None:
                 assert torch.equal(old_sd[f"stages.1.mask.tcn.{s * 2 + i}.{name}"],
                                    new_sd[f"stages.1.mask.tcn.{s * 4 + i}.{name}"])
     assert [b.dconv1d.dilation for b in grown.stages[0].mask.tcn] == [1, 2, 4, 8] * 2
-    assert receptive_field(4, 2, 3) > receptive_field(2, 2, 3)
+    assert grown.config.receptive_field_s == pytest.approx((1 + 2 * 2 * 15) * 20 / 8000)
+    assert SMALL.receptive_field_s == pytest.approx((1 + 2 * 2 * 3) * 20 / 8000)
     mix = _mixes(SMALL)
     want = _separate(src, mix)
     got = _separate(grown, mix)
