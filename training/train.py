@@ -127,9 +127,9 @@ def _pick_device(name: str, d: _Dist) -> torch.device:
 # ----------------------------------------------------------------------------- model
 
 
-def _init_config(init: str) -> ModelConfig:
-    """The configuration of the ``--init`` checkpoint (from the header where it has one)."""
-    path = resolve_model(init)
+def _init_config(path: Path) -> ModelConfig:
+    """The configuration of the ``--init`` checkpoint (from the header where it has one; the
+    authors' ``.pt`` files have none and are read whole)."""
     header = read_header(path)
     if header.family != "metatasnet":
         raise DataError(f"{path.name}: training takes Meta-TasNet weights, not {header.family}")
@@ -321,9 +321,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if cfg.grow_layers is not None and not cfg.init:
         raise DataError("--grow-layers grows a trained model: pass --init too")
     if cfg.init and not resume:
-        resolve_model(cfg.init)  # a wrong --init is reported before anything else
+        init = resolve_model(cfg.init)  # a wrong --init is reported before anything else
         if cfg.grow_layers is not None:
-            check_growth(_init_config(cfg.init), cfg.grow_layers)
+            check_growth(_init_config(init), cfg.grow_layers)
     songs = list_songs(cfg.data, "train")
     if not songs:
         raise DataError(f"no prepared training songs in {cfg.data}/train "

@@ -88,7 +88,7 @@ def test_growth_only_adds_blocks() -> None:
 
 
 def test_train_grow_layers_from_a_checkpoint(tmp_path: Path, prepared: Path,
-                                             tiny_native: Path,
+                                             tiny_native: Path, tiny_checkpoint: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     src = load_model(tiny_native)
     run = tmp_path / "grown"
@@ -112,4 +112,8 @@ def test_train_grow_layers_from_a_checkpoint(tmp_path: Path, prepared: Path,
     assert main(["train", "--data", str(prepared), "--out", str(tmp_path / "r3"), "--init",
                  str(tiny_native), "--grow-layers", "1", *TINY_RUN]) == 1
     assert "only adds blocks" in capsys.readouterr().err
-    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()
+    # the authors' .pt has no header: its configuration is read from the file itself
+    assert main(["train", "--data", str(prepared), "--out", str(tmp_path / "r4"), "--init",
+                 str(tiny_checkpoint), "--grow-layers", "1", *TINY_RUN]) == 1
+    assert "already has 2 per stack" in capsys.readouterr().err
+    assert not any((tmp_path / r).exists() for r in ("r2", "r3", "r4"))

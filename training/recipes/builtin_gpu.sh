@@ -115,7 +115,8 @@ train() {
   mkdir -p "$OUT"
   rm -rf /tmp/stemweave-gpu-run
   "$PY" -m stemweave train --data "$DATA" --out /tmp/stemweave-gpu-run --init "${INIT:-builtin}" \
-    ${GROW:+--grow-layers "$GROW"} --device "${DEVICE:-cuda}" --amp "${AMP:-bf16}" --steps 1000000 --max-minutes "$minutes" \
+    ${GROW:+--grow-layers "$GROW"} --device "${DEVICE:-cuda}" --amp "${AMP:-bf16}" \
+    --steps 1000000 --max-minutes "$minutes" \
     --steps-per-epoch "${EPOCH:-400}" --batch-size "${BATCH:-32}" --crop-s "${CROP_S:-3}" \
     --lr "${LR:-5e-4}" --sgdr-period "${SGDR:-200000}" --workers "${LOADERS:-12}" --valid-max-s 10 --no-progress \
     --log-every 50 > "$OUT/train.log" 2>&1 || echo "train exited with $?" >> "$OUT/train.log"
